@@ -1,0 +1,30 @@
+"""memory_plugin: long-term and short-term memory for LLM agents, embedded in your process.
+
+>>> from memory_plugin import MemoryClient, Scope
+"""
+
+from __future__ import annotations
+
+from .aio import AsyncMemoryClient, AsyncMemoryStore
+from .client import MemoryClient, MemoryStore
+from .embedding import Embedder
+from .errors import (
+    ClientClosedError, EmbeddingError, EmbeddingMismatchError, ExtractionError, InvalidArgumentError,
+    InvalidScopeError, MemoryNotFoundError, MemoryPluginError, MemoryStoreExistsError, MemoryStoreNotFoundError,
+    StorageError, StoreLockedError,
+)
+from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryUpdate, NewMemory, TurnExtractor
+from .models import (
+    AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Page, RequestRecord, SearchHit, SearchResults, Usage,
+)
+from .scope import Scope
+
+__all__ = [
+    "AddResult", "AsyncMemoryClient", "AsyncMemoryStore", "ClientClosedError", "Embedder", "EmbeddingError",
+    "EmbeddingMismatchError", "ExtractionError", "ExtractionInput", "Extractor", "HistoryEvent",
+    "InvalidArgumentError", "InvalidScopeError", "Memory", "MemoryClient", "MemoryDeletion", "MemoryNotFoundError",
+    "MemoryPluginError", "MemoryStore", "MemoryStoreExistsError", "MemoryStoreInfo", "MemoryStoreNotFoundError",
+    "MemoryUpdate", "Message", "NewMemory", "Page", "RequestRecord", "Scope", "SearchHit", "SearchResults",
+    "StorageError", "StoreLockedError", "TurnExtractor", "Usage",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,191 @@
+"""The public sync API: :class:`MemoryClient` and :class:`MemoryStore`. Each method is one call into the engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Union
+
+from .engine import Engine, StoreHandle
+from .extraction import Extractor
+from .models import AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, Page, RequestRecord, SearchResults
+from .scope import Scope
+
+ScopeLike = Union[Scope, Mapping[str, Any]]
+TimeLike = Union[datetime, str, int, float]
+DEFAULT_HOME = ".memory_plugin"
+
+
+def resolve_home(path: str | os.PathLike[str] | None) -> Path:
+    """The data folder: ``path``, else ``$MEMORY_PLUGIN_HOME``, else ``./.memory_plugin``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("MEMORY_PLUGIN_HOME") or DEFAULT_HOME)
+
+
+class MemoryStore:
+    """A named memory store. Get one from :meth:`MemoryClient.create_memory_store` or
+    :meth:`MemoryClient.get_memory_store`; every method records an audit entry (see :meth:`requests`)."""
+
+    def __init__(self, engine: Engine, handle: StoreHandle) -> None:
+        self._engine = engine
+        self._handle = handle
+
+    @property
+    def name(self) -> str:
+        return self._handle.name
+
+    @property
+    def info(self) -> MemoryStoreInfo:
+        """Name, description, embedder name and dimension, creation time."""
+        return self._engine.store_info(self._handle)
+
+    def add(
+        self, scope: ScopeLike, *, messages: Sequence[Any] | None = None, text: str | None = None,
+        metadata: Metadata | None = None, sync: bool = True, timestamp: TimeLike | None = None,
+    ) -> AddResult:
+        """Remember a conversation (``messages=``) or a pre-digested ``text=``; exactly one of them.
+
+        Messages are ``{"role", "content"}`` dicts (optional ``name``, ``timestamp``, ``metadata``) or LangChain /
+        LlamaIndex message objects, roles user/assistant/system/tool; they are kept in order as short-term messages
+        of ``scope``, and long-term memories are extracted from them. ``sync=True`` extracts before returning;
+        ``sync=False`` returns once the messages are durably stored and extracts in the background
+        (:meth:`flush` waits). ``timestamp`` (default now) is when this happened.
+
+        Args:
+            scope: a concrete scope (four ids, no ``"*"``).
+            metadata: flat scalars kept on every memory made from this call.
+
+        Returns:
+            :class:`AddResult` with the memories made, the message ids and whether extraction is pending.
+
+        Raises:
+            InvalidScopeError, InvalidArgumentError: bad input; nothing is written.
+            EmbeddingError, ExtractionError: the embedder or extractor failed; nothing is written.
+
+        Example:
+            >>> store.add(scope, messages=[{"role": "user", "content": "I like coffee"}])  # doctest: +SKIP
+        """
+        return self._engine.add(self._handle, scope, messages, text, metadata, sync, timestamp)
+
+    def search(
+        self, scope: ScopeLike, query: str, *, top_k: int = 10, rerank: bool = True,
+        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+    ) -> SearchResults:
+        """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
+
+        Hybrid: semantic kNN and BM25, both restricted to the scope and filters, fused; ``rerank`` re-scores the
+        best candidates. Returns :class:`SearchResults` (a list of :class:`SearchHit`, best first, scores in
+        ``[0, 1]`` as documented in :mod:`memory_plugin.retrieval`) with ``request_id`` and ``usage``.
+
+        Args:
+            top_k: 1-50. memory_types: a type or list of types. filters: ``{key: value or [values]}`` on metadata.
+            start_time / end_time: bounds on each memory's ``event_time`` (inclusive).
+
+        Example:
+            >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
+        """
+        return self._engine.search(self._handle, scope, query, top_k, rerank, memory_types, filters, start_time,
+                                   end_time)
+
+    def list(
+        self, scope: ScopeLike, *, limit: int = 20, cursor: str | None = None,
+        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+    ) -> Page[Memory]:
+        """Memories in ``scope``, oldest first, ``limit`` (1-100) per page; pass ``next_cursor`` for the next page.
+        Pages never repeat or skip a memory."""
+        return self._engine.list(self._handle, scope, limit, cursor, memory_types, filters, start_time, end_time)
+
+    def get(self, scope: ScopeLike, memory_id: str) -> Memory:
+        """One memory by id. Raises :class:`MemoryNotFoundError` if it is not in this concrete ``scope``."""
+        return self._engine.get(self._handle, scope, memory_id)
+
+    def update(self, scope: ScopeLike, memory_id: str, *, text: str | None = None,
+               metadata: Metadata | None = None) -> Memory:
+        """Change a memory's text (re-embedded) and/or replace its metadata; the id stays. History records it."""
+        return self._engine.update(self._handle, scope, memory_id, text, metadata)
+
+    def delete(self, scope: ScopeLike, memory_id: str) -> None:
+        """Delete one memory of this concrete ``scope``; its history stays readable."""
+        self._engine.delete(self._handle, scope, memory_id)
+
+    def history(self, scope: ScopeLike, memory_id: str) -> list[HistoryEvent]:
+        """What happened to one memory (created / updated / deleted with old and new values), oldest first."""
+        return self._engine.history(self._handle, scope, memory_id)
+
+    def messages(self, scope: ScopeLike, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
+        """Short-term memory: the raw messages of one concrete ``scope``, oldest first."""
+        return self._engine.messages(self._handle, scope, limit, cursor)
+
+    def requests(self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50,
+                 cursor: str | None = None) -> Page[RequestRecord]:
+        """The audit: one record per call on this store, newest first, for a read ``scope`` and optional
+        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...)."""
+        return self._engine.requests(self._handle, scope, operation, limit, cursor)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for this store's background extraction; returns False if ``timeout`` seconds passed first."""
+        return self._engine.flush(self._handle, timeout)
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(name={self.name!r})"
+
+
+class MemoryClient:
+    """Memory stores in one data folder, embedded in this process.
+
+    Args:
+        path: the data folder (default ``$MEMORY_PLUGIN_HOME`` or ``./.memory_plugin``). One process owns it.
+        embedder: default embedder for stores (``None``: local all-MiniLM-L6-v2; or a LangChain ``Embeddings``,
+            LlamaIndex ``BaseEmbedding``, Chroma ``EmbeddingFunction``, callable, or :class:`Embedder`).
+        extractor: default :class:`Extractor` (``None``: one memory per user/assistant turn, no LLM).
+
+    Raises:
+        StoreLockedError: another process (or client) holds the folder.
+
+    Example:
+        >>> with MemoryClient(path="./agent-memory") as client:  # doctest: +SKIP
+        ...     store = client.create_memory_store("agent_memory", description="Agent long-term memory")
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, embedder: object = None,
+                 extractor: Extractor | None = None) -> None:
+        self._engine = Engine(resolve_home(path), embedder, extractor)
+
+    @property
+    def path(self) -> Path:
+        return self._engine.path
+
+    def create_memory_store(self, name: str, description: str = "", *, embedder: object = None,
+                            extractor: Extractor | None = None) -> MemoryStore:
+        """Create a store (``MemoryStoreExistsError`` if the name is taken). It records its embedder's name and
+        dimension and refuses another embedder later (``EmbeddingMismatchError``)."""
+        return MemoryStore(self._engine, self._engine.create_store(name, description, embedder, extractor))
+
+    def get_memory_store(self, name: str, *, embedder: object = None,
+                         extractor: Extractor | None = None) -> MemoryStore:
+        """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work."""
+        return MemoryStore(self._engine, self._engine.open_store(name, embedder, extractor))
+
+    def list_memory_stores(self) -> list[MemoryStoreInfo]:
+        return self._engine.list_stores()
+
+    def delete_memory_store(self, name: str) -> None:
+        """Delete a store with all its memories, messages, history and audit."""
+        self._engine.delete_store(name)
+
+    def close(self) -> None:
+        """Finish cleanly and release the data folder. Pending background jobs stay stored and resume later."""
+        self._engine.close()
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,585 @@
+"""The engine: one owner of one data folder, and the few operations everything else goes through.
+
+The sync client, the async client, the CLI, the adapters and the benchmarks all call these methods; they hold
+every rule (validation, scope checks, audit, transactions), so the public surfaces cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .embedding import Embedder, check_embedder_matches
+from .errors import (
+    ClientClosedError, ExtractionError, InvalidArgumentError, MemoryNotFoundError, MemoryPluginError,
+    MemoryStoreExistsError, MemoryStoreNotFoundError,
+)
+from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryOperation, MemoryUpdate, NewMemory, TurnExtractor
+from .filters import ReadFilter, memory_sql, scope_sql
+from .models import (
+    AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Page, RequestRecord, SearchHit, SearchResults, Usage,
+)
+from .scope import Scope
+from .search import hybrid_search
+from .storage.lock import FolderLock
+from .storage.record import (
+    Record, dumps, now, row_history, row_memory, row_message, row_request, row_store, segment_text, to_datetime,
+)
+from .storage.vector_index import VectorIndex
+from .validation import (
+    MAX_METADATA_KEYS, check_bool, check_cursor, check_description, check_filters, check_limit, check_memory_id,
+    check_memory_type, check_memory_types, check_messages, check_metadata, check_optional_time, check_query,
+    check_store_name, check_text, check_time_range, check_top_k, encode_cursor,
+)
+from .worker import ExtractionWorker
+from .writes import delete_memory, insert_memory, new_id, update_memory
+
+OPERATIONS = (
+    "AddMemories", "SearchMemories", "ListMemories", "GetMemory", "UpdateMemory", "DeleteMemory", "GetHistory",
+    "ListMessages", "ListRequests", "Flush",
+)
+RECENT_CONTEXT_MESSAGES = 20
+
+
+@dataclass
+class StoreHandle:
+    """A memory store opened in this engine, with the embedder and extractor it runs with."""
+
+    id: int
+    name: str
+    embedder: Embedder
+    extractor: Extractor
+
+
+@dataclass
+class _Audit:
+    request_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Extractor output, validated and embedded, ready to apply in a transaction."""
+
+    operation: MemoryOperation
+    embedding: np.ndarray | None
+
+
+class Engine:
+    """Owns one data folder: its lock, record, vector index and background worker."""
+
+    def __init__(self, path: Path, embedder: object = None, extractor: Extractor | None = None) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self._lock = FolderLock(path)
+        self._lock.acquire()
+        try:
+            self.record = Record(path / "memory.db")
+            self.index = VectorIndex(path, self.record)
+            self.unclean_start = self.record.get_meta("owner_state") == "open"
+            if self.unclean_start:
+                self.index.mark_unclean()
+            with self.record.transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('owner_state', 'open')")
+                conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._default_embedder = embedder
+        self._default_extractor: Extractor = extractor or TurnExtractor()
+        self._stores: dict[int, StoreHandle] = {}
+        self._closed = False
+        self.jobs_changed = threading.Condition()
+        self._worker = ExtractionWorker(self)
+        atexit.register(self.close)
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the worker, close the index and record cleanly, release the folder. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        self._worker.stop()
+        try:
+            self.index.close()
+            self.record.set_meta("owner_state", "closed")
+            self.record.close()
+        finally:
+            self._lock.release()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this client is closed; create a new MemoryClient")
+
+    # ---- stores ----------------------------------------------------------------------------------------------
+
+    def _embedder(self, embedder: object) -> Embedder:
+        return Embedder.from_any(embedder if embedder is not None else self._default_embedder)
+
+    def create_store(
+        self, name: str, description: str = "", embedder: object = None, extractor: Extractor | None = None
+    ) -> StoreHandle:
+        self._check_open()
+        name, description = check_store_name(name), check_description(description)
+        resolved = self._embedder(embedder)
+        dimension = resolved.dimension
+        with self.record.transaction() as conn:
+            if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
+                raise MemoryStoreExistsError(f"memory store {name!r} already exists; use get_memory_store")
+            cursor = conn.execute(
+                "INSERT INTO stores (name, description, embedder, dimension, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, description, resolved.name, dimension, now()),
+            )
+        return self._register(int(cursor.lastrowid or 0), name, resolved, extractor)
+
+    def open_store(self, name: str, embedder: object = None, extractor: Extractor | None = None) -> StoreHandle:
+        self._check_open()
+        name = check_store_name(name)
+        with self.record.reading() as conn:
+            row = conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise MemoryStoreNotFoundError(f"no memory store named {name!r}; create it with create_memory_store")
+        resolved = self._embedder(embedder)
+        check_embedder_matches(name, row["embedder"], row["dimension"], resolved)
+        return self._register(int(row["id"]), name, resolved, extractor)
+
+    def _register(self, store_id: int, name: str, embedder: Embedder, extractor: Extractor | None) -> StoreHandle:
+        handle = StoreHandle(store_id, name, embedder, extractor or self._default_extractor)
+        self._stores[store_id] = handle
+        self._worker.ensure_started()
+        self.notify_jobs()
+        return handle
+
+    def store_handle(self, store_id: int) -> StoreHandle | None:
+        return self._stores.get(store_id)
+
+    def open_store_ids(self) -> list[int]:
+        return list(self._stores)
+
+    def list_stores(self) -> list[MemoryStoreInfo]:
+        self._check_open()
+        with self.record.reading() as conn:
+            return [row_store(r) for r in conn.execute("SELECT * FROM stores ORDER BY name")]
+
+    def store_info(self, store: StoreHandle) -> MemoryStoreInfo:
+        with self.record.reading() as conn:
+            row = conn.execute("SELECT * FROM stores WHERE id = ?", (store.id,)).fetchone()
+        if row is None:
+            raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted")
+        return row_store(row)
+
+    def delete_store(self, name: str) -> None:
+        """Delete a store and everything in it (memories, messages, history, audit, pending jobs)."""
+        self._check_open()
+        name = check_store_name(name)
+        with self.record.transaction() as conn:
+            row = conn.execute("SELECT id FROM stores WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise MemoryStoreNotFoundError(f"no memory store named {name!r}")
+            store_id = int(row[0])
+            conn.execute(
+                "DELETE FROM memories_fts WHERE rowid IN (SELECT seq FROM memories WHERE store_id = ?)", (store_id,)
+            )
+            for table in ("memories", "messages", "history", "requests", "jobs", "index_log", "stores"):
+                conn.execute(f"DELETE FROM {table} WHERE {'id' if table == 'stores' else 'store_id'} = ?", (store_id,))
+        self._stores.pop(store_id, None)
+        self.index.drop_store(store_id)
+        self.notify_jobs()
+
+    def _live(self, store: StoreHandle) -> None:
+        self._check_open()
+        if self._stores.get(store.id) is not store:
+            raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted or reopened; get it again")
+
+    # ---- audit -----------------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _audited(self, store: StoreHandle, operation: str, scope: object) -> Iterator[_Audit]:
+        """Record one public call: outcome, latency, counts. Writes put their record in their own transaction."""
+        self._live(store)
+        audit = _Audit(new_id("req"))
+        started = time.perf_counter()
+        try:
+            yield audit
+        except BaseException as e:
+            outcome = type(e).__name__ if isinstance(e, Exception) else "Interrupted"
+            try:
+                with self.record.transaction() as conn:
+                    self._write_audit(conn, store, operation, scope, audit, started, outcome, str(e)[:500])
+            except MemoryPluginError:
+                pass  # the original error matters more than a failed audit write (e.g. the disk is full)
+            raise
+        if not audit.written:
+            with self.record.transaction() as conn:
+                self._write_audit(conn, store, operation, scope, audit, started)
+
+    def _write_audit(
+        self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: object, audit: _Audit,
+        started: float, outcome: str = "ok", error: str | None = None,
+    ) -> None:
+        try:
+            parsed: Scope | None = Scope.parse(scope) if scope is not None else None  # type: ignore[arg-type]
+        except MemoryPluginError:
+            parsed = None
+        segments = [None] * 4 if parsed is None else [segment_text(v) for v in parsed.segments().values()]
+        conn.execute(
+            "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
+            " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (audit.request_id, store.id, operation, *segments, outcome, error,
+             (time.perf_counter() - started) * 1000, now(), dumps(audit.counts)),
+        )
+        audit.written = True
+
+    def _commit_audit(self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: Scope,
+                      audit: _Audit, started: float) -> None:
+        self._write_audit(conn, store, operation, scope, audit, started)
+
+    # ---- writes ----------------------------------------------------------------------------------------------
+
+    def add(
+        self, store: StoreHandle, scope: object, messages: object = None, text: object = None,
+        metadata: object = None, sync: object = True, timestamp: object = None,
+    ) -> AddResult:
+        started = time.perf_counter()
+        with self._audited(store, "AddMemories", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("add")
+            if (messages is None) == (text is None):
+                raise InvalidArgumentError("messages", "give exactly one of messages= or text=")
+            call_metadata = check_metadata(metadata)
+            is_sync = check_bool("sync", sync)
+            when = check_optional_time("timestamp", timestamp) or to_datetime(now())
+            new_messages: list[Message] = []
+            if messages is not None:
+                for i, given in enumerate(check_messages(messages)):
+                    merged = {**call_metadata, **given.metadata}
+                    if len(merged) > MAX_METADATA_KEYS:
+                        raise InvalidArgumentError(
+                            f"messages[{i}].metadata", f"with the call's metadata it has more than {MAX_METADATA_KEYS} keys"
+                        )
+                    new_messages.append(Message(
+                        id=new_id("msg"), scope=concrete, role=given.role, content=given.content,  # type: ignore[arg-type]
+                        name=given.name, timestamp=given.timestamp or when, metadata=merged,
+                    ))
+            body = None if text is None else check_text("text", text)
+            if is_sync:
+                request = self._extraction_input(store, concrete, new_messages, body, call_metadata, when)
+                prepared = self._prepare(store, self._extract(store, request), when)
+            with self.record.transaction() as conn:
+                self._insert_messages(conn, store, new_messages)
+                memories: list[Memory] = []
+                if is_sync:
+                    memories = self._apply(conn, store, concrete, prepared, when, audit.request_id)
+                else:
+                    payload = {"message_ids": [m.id for m in new_messages], "text": body,
+                               "metadata": call_metadata, "timestamp": when.timestamp()}
+                    conn.execute(
+                        "INSERT INTO jobs (store_id, app_id, tenant_id, agent_id, run_id, payload, state, request_id,"
+                        " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                        (store.id, concrete.app_id, concrete.tenant_id, concrete.agent_id, concrete.run_id,
+                         dumps(payload), audit.request_id, now()),
+                    )
+                audit.counts.update(messages=len(new_messages), memories=len(memories), pending=int(not is_sync))
+                self._commit_audit(conn, store, "AddMemories", concrete, audit, started)
+            if not is_sync:
+                self.notify_jobs()
+            return AddResult(memories=memories, message_ids=[m.id for m in new_messages], pending=not is_sync,
+                             request_id=audit.request_id)
+
+    def _insert_messages(self, conn: sqlite3.Connection, store: StoreHandle, messages: list[Message]) -> None:
+        conn.executemany(
+            "INSERT INTO messages (id, store_id, app_id, tenant_id, agent_id, run_id, role, content, name, timestamp,"
+            " metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(m.id, store.id, m.scope.app_id, m.scope.tenant_id, m.scope.agent_id, m.scope.run_id, m.role, m.content,
+              m.name, m.timestamp.timestamp(), dumps(m.metadata)) for m in messages],
+        )
+
+    def _extraction_input(
+        self, store: StoreHandle, scope: Scope, messages: list[Message], text: str | None,
+        metadata: dict[str, Any], when: datetime, before_seq: int | None = None,
+    ) -> ExtractionInput:
+        with self.record.reading() as conn:
+            clauses, params = scope_sql(scope, "m")
+            if before_seq is not None:
+                clauses.append("m.seq < ?")
+                params.append(before_seq)
+            rows = conn.execute(
+                f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)} ORDER BY m.seq DESC LIMIT ?",
+                [store.id, *params, RECENT_CONTEXT_MESSAGES],
+            ).fetchall()
+        tenant_scope = scope.with_(agent_id="*", run_id="*")
+
+        def related(query: str, k: int) -> list[Memory]:
+            read = ReadFilter(store.id, tenant_scope)
+            found = hybrid_search(self.record, self.index, read, query, store.embedder.embed_query(query), k, True)
+            return [memory for memory, _ in found.hits]
+
+        return ExtractionInput(scope=scope, messages=messages, text=text, metadata=metadata, timestamp=when,
+                               recent=[row_message(r) for r in reversed(rows)], related=related)
+
+    @staticmethod
+    def _extract(store: StoreHandle, request: ExtractionInput) -> list[MemoryOperation]:
+        try:
+            return list(store.extractor.extract(request))
+        except MemoryPluginError:
+            raise
+        except Exception as e:  # the extractor is user code (an LLM call): one documented error
+            raise ExtractionError(f"extractor {type(store.extractor).__name__} failed: {type(e).__name__}: {e}") from e
+
+    @staticmethod
+    def _prepare(store: StoreHandle, operations: list[MemoryOperation], when: datetime) -> list[_Prepared]:
+        """Validate what the extractor returned and embed every new text in one batch."""
+        try:
+            for op in operations:
+                if isinstance(op, NewMemory):
+                    check_text("memory.text", op.text)
+                    check_memory_type(op.memory_type)
+                    check_metadata(op.metadata)
+                elif isinstance(op, MemoryUpdate):
+                    check_memory_id(op.memory_id)
+                    if op.text is not None:
+                        check_text("memory.text", op.text)
+                    check_metadata(op.metadata)
+                elif isinstance(op, MemoryDeletion):
+                    check_memory_id(op.memory_id)
+                else:
+                    raise InvalidArgumentError("operation", f"unknown extractor operation {type(op).__name__}")
+        except InvalidArgumentError as e:
+            raise ExtractionError(f"extractor returned an invalid operation: {e}") from e
+        texts = [op.text for op in operations if isinstance(op, (NewMemory, MemoryUpdate)) and op.text is not None]
+        vectors = iter(store.embedder.embed_documents(texts))
+        return [
+            _Prepared(op, next(vectors) if isinstance(op, (NewMemory, MemoryUpdate)) and op.text is not None else None)
+            for op in operations
+        ]
+
+    def _apply(
+        self, conn: sqlite3.Connection, store: StoreHandle, scope: Scope, prepared: list[_Prepared],
+        when: datetime, request_id: str,
+    ) -> list[Memory]:
+        """Apply extractor operations; updates and deletions reach only memories of the same app and tenant."""
+        memories: list[Memory] = []
+        for item in prepared:
+            op = item.operation
+            if isinstance(op, NewMemory):
+                assert item.embedding is not None
+                memories.append(insert_memory(
+                    conn, store.id, scope, text=op.text, memory_type=op.memory_type, metadata=dict(op.metadata),
+                    event_time=op.event_time or when, source_message_ids=list(op.source_message_ids),
+                    embedding=item.embedding, request_id=request_id,
+                ))
+                continue
+            row = conn.execute(
+                "SELECT * FROM memories WHERE id = ? AND store_id = ? AND app_id = ? AND tenant_id = ?",
+                (op.memory_id, store.id, scope.app_id, scope.tenant_id),
+            ).fetchone()
+            if row is None:
+                continue  # the extractor named a memory that is gone or not this tenant's: nothing to change
+            if isinstance(op, MemoryUpdate):
+                memories.append(update_memory(
+                    conn, row, text=op.text, metadata=None if op.metadata is None else dict(op.metadata),
+                    event_time=op.event_time, embedding=item.embedding, request_id=request_id,
+                ))
+            else:
+                delete_memory(conn, row, request_id)
+        return memories
+
+    def run_job(self, store: StoreHandle, job: sqlite3.Row) -> None:
+        """Extract one background job and apply it, marking it done in the same transaction."""
+        payload = json.loads(job["payload"])
+        scope = Scope(app_id=job["app_id"], tenant_id=job["tenant_id"], agent_id=job["agent_id"], run_id=job["run_id"])
+        with self.record.reading() as conn:
+            ids = payload["message_ids"]
+            rows = conn.execute(
+                f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY seq", ids
+            ).fetchall() if ids else []
+        messages = [row_message(r) for r in rows]
+        when = to_datetime(payload["timestamp"])
+        first_seq = int(rows[0]["seq"]) if rows else None
+        request = self._extraction_input(store, scope, messages, payload["text"], payload["metadata"], when, first_seq)
+        prepared = self._prepare(store, self._extract(store, request), when)
+        with self.record.transaction() as conn:
+            self._apply(conn, store, scope, prepared, when, job["request_id"])
+            conn.execute("DELETE FROM jobs WHERE seq = ?", (job["seq"],))
+
+    def notify_jobs(self) -> None:
+        with self.jobs_changed:
+            self.jobs_changed.notify_all()
+
+    def _find(self, conn: sqlite3.Connection, store: StoreHandle, scope: Scope, memory_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM memories WHERE id = ? AND store_id = ? AND app_id = ? AND tenant_id = ? AND agent_id = ?"
+            " AND run_id = ?", (memory_id, store.id, scope.app_id, scope.tenant_id, scope.agent_id, scope.run_id),
+        ).fetchone()
+        if row is None:
+            raise MemoryNotFoundError(f"no memory {memory_id!r} in scope {scope}")
+        return row
+
+    def update(self, store: StoreHandle, scope: object, memory_id: object, text: object = None,
+               metadata: object = None) -> Memory:
+        started = time.perf_counter()
+        with self._audited(store, "UpdateMemory", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("update")
+            wanted_id = check_memory_id(memory_id)
+            if text is None and metadata is None:
+                raise InvalidArgumentError("text", "give text=, metadata= or both to update")
+            new_text = None if text is None else check_text("text", text)
+            new_metadata = None if metadata is None else check_metadata(metadata)
+            with self.record.reading() as conn:
+                self._find(conn, store, concrete, wanted_id)
+            embedding = None if new_text is None else store.embedder.embed_documents([new_text])[0]
+            with self.record.transaction() as conn:
+                row = self._find(conn, store, concrete, wanted_id)
+                memory = update_memory(conn, row, text=new_text, metadata=new_metadata, event_time=None,
+                                       embedding=embedding, request_id=audit.request_id)
+                audit.counts["memories"] = 1
+                self._commit_audit(conn, store, "UpdateMemory", concrete, audit, started)
+            return memory
+
+    def delete(self, store: StoreHandle, scope: object, memory_id: object) -> None:
+        started = time.perf_counter()
+        with self._audited(store, "DeleteMemory", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("delete")
+            wanted_id = check_memory_id(memory_id)
+            with self.record.transaction() as conn:
+                delete_memory(conn, self._find(conn, store, concrete, wanted_id), audit.request_id)
+                audit.counts["memories"] = 1
+                self._commit_audit(conn, store, "DeleteMemory", concrete, audit, started)
+
+    # ---- reads -----------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _read_filter(store: StoreHandle, scope: object, memory_types: object, filters: object,
+                     start_time: object, end_time: object) -> ReadFilter:
+        start, end = check_time_range(start_time, end_time)
+        return ReadFilter(store.id, Scope.parse(scope), check_memory_types(memory_types), check_filters(filters),
+                          start, end)
+
+    def search(
+        self, store: StoreHandle, scope: object, query: object, top_k: object = 10, rerank: object = True,
+        memory_types: object = None, filters: object = None, start_time: object = None, end_time: object = None,
+    ) -> SearchResults:
+        with self._audited(store, "SearchMemories", scope) as audit:
+            read = self._read_filter(store, scope, memory_types, filters, start_time, end_time)
+            text, k, use_rerank = check_query(query), check_top_k(top_k), check_bool("rerank", rerank)
+            vector = store.embedder.embed_query(text)
+            outcome = hybrid_search(self.record, self.index, read, text, vector, k, use_rerank)
+            audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
+            hits = [SearchHit(memory=m, score=s) for m, s in outcome.hits]
+            return SearchResults(hits, audit.request_id, Usage(query_tokens=store.embedder.count_tokens(text),
+                                                                 candidates=outcome.candidates))
+
+    def list(self, store: StoreHandle, scope: object, limit: object = 20, cursor: object = None,
+             memory_types: object = None, filters: object = None, start_time: object = None,
+             end_time: object = None) -> Page[Memory]:
+        with self._audited(store, "ListMemories", scope) as audit:
+            read = self._read_filter(store, scope, memory_types, filters, start_time, end_time)
+            size, after = check_limit(limit), check_cursor(cursor) or 0
+            where, params = memory_sql(read)
+            with self.record.reading() as conn:
+                rows = conn.execute(
+                    f"SELECT * FROM memories m WHERE {where} AND m.seq > ? ORDER BY m.seq LIMIT ?",
+                    [*params, after, size + 1],
+                ).fetchall()
+            audit.counts["items"] = min(len(rows), size)
+            return _page([row_memory(r) for r in rows[:size]], rows, size)
+
+    def get(self, store: StoreHandle, scope: object, memory_id: object) -> Memory:
+        with self._audited(store, "GetMemory", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("get")
+            with self.record.reading() as conn:
+                memory = row_memory(self._find(conn, store, concrete, check_memory_id(memory_id)))
+            audit.counts["memories"] = 1
+            return memory
+
+    def history(self, store: StoreHandle, scope: object, memory_id: object) -> list[HistoryEvent]:
+        with self._audited(store, "GetHistory", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("history")
+            wanted_id = check_memory_id(memory_id)
+            clauses, params = scope_sql(concrete, "h")
+            with self.record.reading() as conn:
+                rows = conn.execute(
+                    f"SELECT * FROM history h WHERE h.memory_id = ? AND h.store_id = ? AND {' AND '.join(clauses)}"
+                    " ORDER BY h.seq", [wanted_id, store.id, *params],
+                ).fetchall()
+            if not rows:
+                raise MemoryNotFoundError(f"no memory {wanted_id!r} in scope {concrete}")
+            audit.counts["items"] = len(rows)
+            return [row_history(r) for r in rows]
+
+    def messages(self, store: StoreHandle, scope: object, limit: object = 100, cursor: object = None) -> Page[Message]:
+        with self._audited(store, "ListMessages", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("messages")
+            size, after = check_limit(limit), check_cursor(cursor) or 0
+            clauses, params = scope_sql(concrete, "m")
+            with self.record.reading() as conn:
+                rows = conn.execute(
+                    f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)} AND m.seq > ?"
+                    " ORDER BY m.seq LIMIT ?", [store.id, *params, after, size + 1],
+                ).fetchall()
+            audit.counts["items"] = min(len(rows), size)
+            return _page([row_message(r) for r in rows[:size]], rows, size)
+
+    def requests(self, store: StoreHandle, scope: object, operation: object = None, limit: object = 50,
+                 cursor: object = None) -> Page[RequestRecord]:
+        """Audit records, newest first."""
+        with self._audited(store, "ListRequests", scope) as audit:
+            read_scope = Scope.parse(scope)
+            if operation is not None and operation not in OPERATIONS:
+                raise InvalidArgumentError("operation", f"must be one of {list(OPERATIONS)} or None, got {operation!r:.60}")
+            size, before = check_limit(limit), check_cursor(cursor)
+            clauses, params = scope_sql(read_scope, "r")
+            clauses.insert(0, "r.store_id = ?")
+            params.insert(0, store.id)
+            if operation is not None:
+                clauses.append("r.operation = ?")
+                params.append(operation)
+            if before is not None:
+                clauses.append("r.seq < ?")
+                params.append(before)
+            with self.record.reading() as conn:
+                rows = conn.execute(
+                    f"SELECT * FROM requests r WHERE {' AND '.join(clauses)} ORDER BY r.seq DESC LIMIT ?",
+                    [*params, size + 1],
+                ).fetchall()
+            audit.counts["items"] = min(len(rows), size)
+            return _page([row_request(r) for r in rows[:size]], rows, size)
+
+    def pending_jobs(self, store: StoreHandle) -> int:
+        with self.record.reading() as conn:
+            return int(conn.execute(
+                "SELECT count(*) FROM jobs WHERE store_id = ? AND state IN ('pending', 'running')", (store.id,)
+            ).fetchone()[0])
+
+    def flush(self, store: StoreHandle, timeout: object = None) -> bool:
+        """Wait until the store's background extraction is done; False if ``timeout`` seconds passed first."""
+        with self._audited(store, "Flush", None) as audit:
+            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+                raise InvalidArgumentError("timeout", "must be None or a number of seconds >= 0")
+            deadline = None if timeout is None else time.monotonic() + float(timeout)
+            with self.jobs_changed:
+                while (pending := self.pending_jobs(store)) and not self._closed:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    self.jobs_changed.wait(0.2 if remaining is None else min(0.2, remaining))
+            audit.counts["pending"] = pending
+            return pending == 0
+
+
+def _page(items: list[Any], rows: list[sqlite3.Row], size: int) -> Page[Any]:
+    more = len(rows) > size
+    return Page(items=items, next_cursor=encode_cursor(int(rows[size - 1]["seq"])) if more else None)

@@ -1,0 +1,147 @@
+"""Values the public API returns. All are immutable pydantic models (``model_dump()`` gives plain data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Generic, Literal, Optional, TypeVar, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .scope import Scope
+
+MetadataValue = Union[str, int, float, bool]
+Metadata = dict[str, MetadataValue]
+Role = Literal["user", "assistant", "system", "tool"]
+ROLES: tuple[str, ...] = ("user", "assistant", "system", "tool")
+
+T = TypeVar("T")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+
+class Memory(_Frozen):
+    """One long-term memory.
+
+    Attributes:
+        id: stable id; an update keeps it.
+        text: what is remembered.
+        scope: the concrete scope it belongs to.
+        memory_type: e.g. ``message`` (a conversation turn), ``fact``, ``event``, ``profile``.
+        metadata: flat scalar metadata given when it was written.
+        created_at / updated_at: when it was stored / last changed (UTC).
+        event_time: when the remembered thing happened (UTC): the message time, or the write time.
+        source_message_ids: the short-term messages it was made from, if any.
+    """
+
+    id: str
+    text: str
+    scope: Scope
+    memory_type: str
+    metadata: Metadata = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    event_time: datetime
+    source_message_ids: list[str] = Field(default_factory=list)
+
+
+class SearchHit(_Frozen):
+    """A memory found by :meth:`MemoryStore.search` and its relevance ``score``.
+
+    Score contract: ``score`` is in ``[0, 1]``, higher is more relevant, and is comparable across queries and
+    stores built with the same embedder. See :mod:`memory_plugin.retrieval` for how it is computed.
+    """
+
+    memory: Memory
+    score: float
+
+
+class Usage(_Frozen):
+    """What a search cost: tokens in the query (as the embedder counts them) and candidates scored."""
+
+    query_tokens: int
+    candidates: int
+
+
+class SearchResults(list[SearchHit]):
+    """The hits of one search, best first (a ``list`` of :class:`SearchHit`), with ``request_id`` and ``usage``."""
+
+    def __init__(self, hits: list[SearchHit], request_id: str, usage: Usage) -> None:
+        super().__init__(hits)
+        self.request_id = request_id
+        self.usage = usage
+
+
+class Message(_Frozen):
+    """One raw conversation message kept as short-term memory of a concrete scope."""
+
+    id: str
+    scope: Scope
+    role: Role
+    content: str
+    name: Optional[str] = None
+    timestamp: datetime
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class AddResult(_Frozen):
+    """What :meth:`MemoryStore.add` stored.
+
+    ``memories`` are the long-term memories made now (empty when ``pending``: extraction runs in the background and
+    :meth:`MemoryStore.flush` waits for it). ``message_ids`` are the raw messages kept, in order.
+    """
+
+    memories: list[Memory]
+    message_ids: list[str]
+    pending: bool
+    request_id: str
+
+
+class HistoryEvent(_Frozen):
+    """One change to a memory: ``created``, ``updated`` or ``deleted``, with the values before and after."""
+
+    memory_id: str
+    event: Literal["created", "updated", "deleted"]
+    old_text: Optional[str] = None
+    new_text: Optional[str] = None
+    old_metadata: Optional[Metadata] = None
+    new_metadata: Optional[Metadata] = None
+    time: datetime
+    request_id: str
+
+
+class RequestRecord(_Frozen):
+    """The audit record of one public call on a memory store.
+
+    ``outcome`` is ``"ok"`` or the error class name; ``scope`` is the scope as given (``None`` if it was
+    unusable); ``counts`` holds figures such as ``memories``, ``messages``, ``hits``, ``items``.
+    """
+
+    request_id: str
+    operation: str
+    scope: Optional[Scope]
+    outcome: str
+    error: Optional[str] = None
+    latency_ms: float
+    time: datetime
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class MemoryStoreInfo(_Frozen):
+    """A memory store's description and the embedder that built it."""
+
+    name: str
+    description: str
+    embedder: str
+    dimension: int
+    created_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing. ``next_cursor`` is ``None`` on the last page; pass it back to get the next one."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    items: list[T]
+    next_cursor: Optional[str] = None

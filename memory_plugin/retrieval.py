@@ -1,0 +1,137 @@
+"""Retrieval logic, pure: lexical terms, the full-text query, and the one score every search returns.
+
+Score contract
+--------------
+A search hit's ``score`` is in ``[0, 1]``; higher is more relevant. It is computed the same way whatever the
+vector index's distance metric, from three signals of the candidate:
+
+- ``semantic``: cosine similarity of the query and memory embeddings (unit vectors from the record), below 0
+  counted as 0;
+- ``lexical``: the memory's BM25 relevance for the query terms, squashed into ``[0, 1)`` by ``b / (b + 5)``;
+- ``coverage`` (rerank only): the share of the query's content terms that the memory contains.
+
+``fused = 0.7 * semantic + 0.3 * lexical``. Without rerank the score is ``fused``; with rerank (default) the
+best candidates are re-scored as ``0.8 * fused + 0.2 * coverage``. Scores are comparable across queries and
+stores that share an embedder; they are not probabilities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+VECTOR_WEIGHT = 0.7
+LEXICAL_WEIGHT = 0.3
+LEXICAL_SATURATION = 5.0
+RERANK_COVERAGE_WEIGHT = 0.2
+
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+# Scripts written without spaces between words: kana, CJK ideographs, Hangul syllables.
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_PIECES = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her here
+    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
+    off on once only or other our ours ourselves out over own same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves""".split()
+)
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased word terms of ``text``; runs of CJK characters become overlapping character bigrams, so that
+    unsegmented Chinese and Japanese match on shared words (``喜歡`` in both ``我喜歡喝咖啡`` and ``使用者喜歡什麼``)."""
+    result: list[str] = []
+    for run in _ALNUM_RUN.findall(text.lower()):
+        for piece in _CJK_PIECES.findall(run):
+            if _CJK_CHAR.match(piece) and len(piece) > 1:
+                result.extend(piece[i : i + 2] for i in range(len(piece) - 1))
+            else:
+                result.append(piece)
+    return result
+
+
+def index_text(text: str) -> str:
+    """What the full-text index stores for a memory: its terms joined by spaces (stemmed by the index)."""
+    return " ".join(terms(text))
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct terms of a query without stop words (all terms if the query is nothing but stop words)."""
+    all_terms = list(dict.fromkeys(terms(query)))
+    content = [t for t in all_terms if t not in STOP_WORDS]
+    return content or all_terms
+
+
+def match_expression(query_terms: Iterable[str]) -> str | None:
+    """An FTS5 ``MATCH`` expression: any of the terms, each quoted. Terms are alphanumeric, so no query syntax
+    can get through; ``None`` when there is nothing to match."""
+    quoted = [f'"{t}"' for t in query_terms if t]
+    return " OR ".join(quoted) if quoted else None
+
+
+def stem(term: str) -> str:
+    """A light English suffix stripper, for the coverage signal only."""
+    for suffix in ("ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
+        if len(term) > len(suffix) + 2 and term.endswith(suffix):
+            return term[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return term
+
+
+def lexical_relevance(bm25: float | None) -> float:
+    """BM25 (positive, larger is better; ``None`` when the memory did not match) squashed into ``[0, 1)``."""
+    if bm25 is None or bm25 <= 0:
+        return 0.0
+    return bm25 / (bm25 + LEXICAL_SATURATION)
+
+
+def fused_score(cosine: float, bm25: float | None) -> float:
+    return VECTOR_WEIGHT * max(0.0, cosine) + LEXICAL_WEIGHT * lexical_relevance(bm25)
+
+
+def coverage(query_terms: list[str], text: str) -> float:
+    """Share of the query terms (stemmed) found in ``text``."""
+    if not query_terms:
+        return 0.0
+    wanted = {stem(t) for t in query_terms}
+    present = {stem(t) for t in terms(text)}
+    return len(wanted & present) / len(wanted)
+
+
+def reranked_score(fused: float, coverage_share: float) -> float:
+    return (1 - RERANK_COVERAGE_WEIGHT) * fused + RERANK_COVERAGE_WEIGHT * coverage_share
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A memory found by either retriever: its record position, cosine similarity and BM25 (if matched)."""
+
+    position: int
+    cosine: float
+    bm25: float | None
+
+
+def rank(
+    candidates: Iterable[Candidate],
+    texts: dict[int, str],
+    query: str,
+    top_k: int,
+    rerank: bool,
+) -> list[tuple[int, float]]:
+    """Order candidates by the score contract; returns ``(position, score)`` best first, at most ``top_k``.
+
+    Ties are broken by position (older first) so results are deterministic.
+    """
+    scored = sorted(((fused_score(c.cosine, c.bm25), c.position) for c in candidates), key=lambda s: (-s[0], s[1]))
+    if rerank:
+        q_terms = query_terms(query)
+        head = scored[: max(top_k * 3, 30)]
+        scored = sorted(
+            ((reranked_score(score, coverage(q_terms, texts[pos])), pos) for score, pos in head),
+            key=lambda s: (-s[0], s[1]),
+        )
+    return [(pos, min(1.0, max(0.0, score))) for score, pos in scored[:top_k]]

@@ -1,0 +1,232 @@
+"""The system of record: one SQLite database (WAL, full sync) holding stores, memories with their embeddings,
+the full-text index, raw messages, history, the request audit, background jobs and the vector-index change log.
+
+Every operation runs in one transaction (:meth:`Record.transaction`): an error leaves nothing half-written, and a
+committed transaction survives a crash of the process or the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import StorageError
+from ..models import HistoryEvent, Memory, Message, MemoryStoreInfo, Metadata, RequestRecord
+from ..scope import Scope
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stores (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
+    embedder TEXT NOT NULL, dimension INTEGER NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
+    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    memory_type TEXT NOT NULL, text TEXT NOT NULL, metadata TEXT NOT NULL, source_message_ids TEXT NOT NULL,
+    event_time REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, embedding BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS memories_scope ON memories (store_id, app_id, tenant_id, agent_id, run_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (terms, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
+    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
+    role TEXT NOT NULL, content TEXT NOT NULL, name TEXT, timestamp REAL NOT NULL, metadata TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_scope ON messages (store_id, app_id, tenant_id, agent_id, run_id, seq);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL,
+    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, event TEXT NOT NULL,
+    old_text TEXT, new_text TEXT, old_metadata TEXT, new_metadata TEXT, time REAL NOT NULL, request_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
+CREATE TABLE IF NOT EXISTS requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, store_id INTEGER NOT NULL,
+    operation TEXT NOT NULL, app_id TEXT, tenant_id TEXT, agent_id TEXT, run_id TEXT, outcome TEXT NOT NULL,
+    error TEXT, latency_ms REAL NOT NULL, time REAL NOT NULL, counts TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS requests_store ON requests (store_id, app_id, seq);
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, app_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, payload TEXT NOT NULL,
+    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0, error TEXT,
+    request_id TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, store_id, seq);
+CREATE TABLE IF NOT EXISTS index_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL);
+"""
+
+
+def now() -> float:
+    return datetime.now(timezone.utc).timestamp()
+
+
+def to_datetime(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def segment_text(value: str | tuple[str, ...]) -> str:
+    """How an audit record stores a read-scope segment: the id, ``*``, or a JSON list of ids."""
+    return value if isinstance(value, str) else dumps(list(value))
+
+
+def _segment_value(text: str) -> str | list[str]:
+    return json.loads(text) if text.startswith("[") else text
+
+
+class Record:
+    """The SQLite database of one data folder. Thread-safe: one connection, one lock."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot open the record {path}: {e}") from e
+        self.lock = threading.RLock()
+        self._depth = 0
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: everything inside commits together or not at all."""
+        with self.lock:
+            if self._depth:  # nested: part of the outer transaction
+                yield self._conn
+                return
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise StorageError(f"cannot write the record: {e}") from e
+            self._depth += 1
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException as e:
+                self._conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise StorageError(f"cannot write the record: {e}") from e
+                raise
+            finally:
+                self._depth -= 1
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Consistent reads under the record's lock."""
+        with self.lock:
+            try:
+                yield self._conn
+            except sqlite3.Error as e:
+                raise StorageError(f"cannot read the record: {e}") from e
+
+    def get_meta(self, key: str) -> str | None:
+        with self.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def embedding_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
+
+
+def row_scope(row: sqlite3.Row) -> Scope:
+    return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
+
+
+def row_memory(row: sqlite3.Row) -> Memory:
+    return Memory(
+        id=row["id"],
+        text=row["text"],
+        scope=row_scope(row),
+        memory_type=row["memory_type"],
+        metadata=json.loads(row["metadata"]),
+        created_at=to_datetime(row["created_at"]),
+        updated_at=to_datetime(row["updated_at"]),
+        event_time=to_datetime(row["event_time"]),
+        source_message_ids=json.loads(row["source_message_ids"]),
+    )
+
+
+def row_message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        scope=row_scope(row),
+        role=row["role"],
+        content=row["content"],
+        name=row["name"],
+        timestamp=to_datetime(row["timestamp"]),
+        metadata=json.loads(row["metadata"]),
+    )
+
+
+def _optional_metadata(text: str | None) -> Metadata | None:
+    return None if text is None else json.loads(text)
+
+
+def row_history(row: sqlite3.Row) -> HistoryEvent:
+    return HistoryEvent(
+        memory_id=row["memory_id"],
+        event=row["event"],
+        old_text=row["old_text"],
+        new_text=row["new_text"],
+        old_metadata=_optional_metadata(row["old_metadata"]),
+        new_metadata=_optional_metadata(row["new_metadata"]),
+        time=to_datetime(row["time"]),
+        request_id=row["request_id"],
+    )
+
+
+def row_request(row: sqlite3.Row) -> RequestRecord:
+    scope = None
+    if row["app_id"] is not None:
+        scope = Scope(
+            app_id=row["app_id"],
+            tenant_id=_segment_value(row["tenant_id"]),  # type: ignore[arg-type]
+            agent_id=_segment_value(row["agent_id"]),  # type: ignore[arg-type]
+            run_id=_segment_value(row["run_id"]),  # type: ignore[arg-type]
+        )
+    return RequestRecord(
+        request_id=row["request_id"],
+        operation=row["operation"],
+        scope=scope,
+        outcome=row["outcome"],
+        error=row["error"],
+        latency_ms=row["latency_ms"],
+        time=to_datetime(row["time"]),
+        counts=json.loads(row["counts"]),
+    )
+
+
+def row_store(row: sqlite3.Row) -> MemoryStoreInfo:
+    return MemoryStoreInfo(
+        name=row["name"],
+        description=row["description"],
+        embedder=row["embedder"],
+        dimension=row["dimension"],
+        created_at=to_datetime(row["created_at"]),
+    )
