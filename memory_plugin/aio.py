@@ -7,6 +7,7 @@ Storage and embedding are blocking work, so each call runs the sync method on a 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import Mapping, Sequence
 from types import TracebackType
@@ -14,7 +15,17 @@ from typing import Any
 
 from .client import MemoryClient, MemoryStore, ScopeLike, TimeLike
 from .extraction import Extractor
-from .models import AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, Page, RequestRecord, SearchResults
+from .models import (
+    AddResult,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    Page,
+    RequestRecord,
+    SearchResults,
+)
 
 
 class AsyncMemoryStore:
@@ -31,51 +42,85 @@ class AsyncMemoryStore:
         return await asyncio.to_thread(lambda: self.sync.info)
 
     async def add(
-        self, scope: ScopeLike, *, messages: Sequence[Any] | None = None, text: str | None = None,
-        metadata: Metadata | None = None, sync: bool = True, timestamp: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        *,
+        messages: Sequence[Any] | None = None,
+        text: str | None = None,
+        metadata: Metadata | None = None,
+        sync: bool = True,
+        timestamp: TimeLike | None = None,
     ) -> AddResult:
         return await asyncio.to_thread(
             self.sync.add, scope, messages=messages, text=text, metadata=metadata, sync=sync, timestamp=timestamp
         )
 
     async def search(
-        self, scope: ScopeLike, query: str, *, top_k: int = 10, rerank: bool = True,
-        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        query: str,
+        *,
+        top_k: int = 10,
+        rerank: bool = True,
+        memory_types: str | Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None,
+        end_time: TimeLike | None = None,
     ) -> SearchResults:
         return await asyncio.to_thread(
-            self.sync.search, scope, query, top_k=top_k, rerank=rerank, memory_types=memory_types, filters=filters,
-            start_time=start_time, end_time=end_time,
+            self.sync.search,
+            scope,
+            query,
+            top_k=top_k,
+            rerank=rerank,
+            memory_types=memory_types,
+            filters=filters,
+            start_time=start_time,
+            end_time=end_time,
         )
 
     async def list(
-        self, scope: ScopeLike, *, limit: int = 20, cursor: str | None = None,
-        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        memory_types: str | Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None,
+        end_time: TimeLike | None = None,
     ) -> Page[Memory]:
         return await asyncio.to_thread(
-            self.sync.list, scope, limit=limit, cursor=cursor, memory_types=memory_types, filters=filters,
-            start_time=start_time, end_time=end_time,
+            self.sync.list,
+            scope,
+            limit=limit,
+            cursor=cursor,
+            memory_types=memory_types,
+            filters=filters,
+            start_time=start_time,
+            end_time=end_time,
         )
 
     async def get(self, scope: ScopeLike, memory_id: str) -> Memory:
         return await asyncio.to_thread(self.sync.get, scope, memory_id)
 
-    async def update(self, scope: ScopeLike, memory_id: str, *, text: str | None = None,
-                     metadata: Metadata | None = None) -> Memory:
+    async def update(
+        self, scope: ScopeLike, memory_id: str, *, text: str | None = None, metadata: Metadata | None = None
+    ) -> Memory:
         return await asyncio.to_thread(self.sync.update, scope, memory_id, text=text, metadata=metadata)
 
     async def delete(self, scope: ScopeLike, memory_id: str) -> None:
         await asyncio.to_thread(self.sync.delete, scope, memory_id)
 
-    async def history(self, scope: ScopeLike, memory_id: str) -> list[HistoryEvent]:
+    async def history(self, scope: ScopeLike, memory_id: str) -> builtins.list[HistoryEvent]:
         return await asyncio.to_thread(self.sync.history, scope, memory_id)
 
     async def messages(self, scope: ScopeLike, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
         return await asyncio.to_thread(self.sync.messages, scope, limit=limit, cursor=cursor)
 
-    async def requests(self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50,
-                       cursor: str | None = None) -> Page[RequestRecord]:
+    async def requests(
+        self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[RequestRecord]:
         return await asyncio.to_thread(self.sync.requests, scope, operation=operation, limit=limit, cursor=cursor)
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -88,23 +133,26 @@ class AsyncMemoryStore:
 class AsyncMemoryClient:
     """Awaitable twin of :class:`MemoryClient`; use as ``async with AsyncMemoryClient(path=...) as client``."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, embedder: object = None,
-                 extractor: Extractor | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, embedder: object = None, extractor: Extractor | None = None
+    ) -> None:
         self.sync = MemoryClient(path, embedder=embedder, extractor=extractor)
 
-    async def create_memory_store(self, name: str, description: str = "", *, embedder: object = None,
-                                  extractor: Extractor | None = None) -> AsyncMemoryStore:
+    async def create_memory_store(
+        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+    ) -> AsyncMemoryStore:
         store = await asyncio.to_thread(
             self.sync.create_memory_store, name, description, embedder=embedder, extractor=extractor
         )
         return AsyncMemoryStore(store)
 
-    async def get_memory_store(self, name: str, *, embedder: object = None,
-                               extractor: Extractor | None = None) -> AsyncMemoryStore:
+    async def get_memory_store(
+        self, name: str, *, embedder: object = None, extractor: Extractor | None = None
+    ) -> AsyncMemoryStore:
         store = await asyncio.to_thread(self.sync.get_memory_store, name, embedder=embedder, extractor=extractor)
         return AsyncMemoryStore(store)
 
-    async def list_memory_stores(self) -> list[MemoryStoreInfo]:
+    async def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
         return await asyncio.to_thread(self.sync.list_memory_stores)
 
     async def delete_memory_store(self, name: str) -> None:
@@ -116,6 +164,7 @@ class AsyncMemoryClient:
     async def __aenter__(self) -> AsyncMemoryClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -11,7 +12,17 @@ from typing import Any, Union
 
 from .engine import Engine, StoreHandle
 from .extraction import Extractor
-from .models import AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, Page, RequestRecord, SearchResults
+from .models import (
+    AddResult,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    Page,
+    RequestRecord,
+    SearchResults,
+)
 from .scope import Scope
 
 ScopeLike = Union[Scope, Mapping[str, Any]]
@@ -44,8 +55,14 @@ class MemoryStore:
         return self._engine.store_info(self._handle)
 
     def add(
-        self, scope: ScopeLike, *, messages: Sequence[Any] | None = None, text: str | None = None,
-        metadata: Metadata | None = None, sync: bool = True, timestamp: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        *,
+        messages: Sequence[Any] | None = None,
+        text: str | None = None,
+        metadata: Metadata | None = None,
+        sync: bool = True,
+        timestamp: TimeLike | None = None,
     ) -> AddResult:
         """Remember a conversation (``messages=``) or a pre-digested ``text=``; exactly one of them.
 
@@ -72,9 +89,16 @@ class MemoryStore:
         return self._engine.add(self._handle, scope, messages, text, metadata, sync, timestamp)
 
     def search(
-        self, scope: ScopeLike, query: str, *, top_k: int = 10, rerank: bool = True,
-        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        query: str,
+        *,
+        top_k: int = 10,
+        rerank: bool = True,
+        memory_types: str | Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None,
+        end_time: TimeLike | None = None,
     ) -> SearchResults:
         """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
 
@@ -89,24 +113,34 @@ class MemoryStore:
         Example:
             >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
         """
-        return self._engine.search(self._handle, scope, query, top_k, rerank, memory_types, filters, start_time,
-                                   end_time)
+        return self._engine.search(
+            self._handle, scope, query, top_k, rerank, memory_types, filters, start_time, end_time
+        )
 
     def list(
-        self, scope: ScopeLike, *, limit: int = 20, cursor: str | None = None,
-        memory_types: str | Sequence[str] | None = None, filters: Mapping[str, Any] | None = None,
-        start_time: TimeLike | None = None, end_time: TimeLike | None = None,
+        self,
+        scope: ScopeLike,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        memory_types: str | Sequence[str] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        start_time: TimeLike | None = None,
+        end_time: TimeLike | None = None,
     ) -> Page[Memory]:
         """Memories in ``scope``, oldest first, ``limit`` (1-100) per page; pass ``next_cursor`` for the next page.
         Pages never repeat or skip a memory."""
-        return self._engine.list(self._handle, scope, limit, cursor, memory_types, filters, start_time, end_time)
+        return self._engine.list_memories(
+            self._handle, scope, limit, cursor, memory_types, filters, start_time, end_time
+        )
 
     def get(self, scope: ScopeLike, memory_id: str) -> Memory:
         """One memory by id. Raises :class:`MemoryNotFoundError` if it is not in this concrete ``scope``."""
         return self._engine.get(self._handle, scope, memory_id)
 
-    def update(self, scope: ScopeLike, memory_id: str, *, text: str | None = None,
-               metadata: Metadata | None = None) -> Memory:
+    def update(
+        self, scope: ScopeLike, memory_id: str, *, text: str | None = None, metadata: Metadata | None = None
+    ) -> Memory:
         """Change a memory's text (re-embedded) and/or replace its metadata; the id stays. History records it."""
         return self._engine.update(self._handle, scope, memory_id, text, metadata)
 
@@ -114,7 +148,7 @@ class MemoryStore:
         """Delete one memory of this concrete ``scope``; its history stays readable."""
         self._engine.delete(self._handle, scope, memory_id)
 
-    def history(self, scope: ScopeLike, memory_id: str) -> list[HistoryEvent]:
+    def history(self, scope: ScopeLike, memory_id: str) -> builtins.list[HistoryEvent]:
         """What happened to one memory (created / updated / deleted with old and new values), oldest first."""
         return self._engine.history(self._handle, scope, memory_id)
 
@@ -122,8 +156,9 @@ class MemoryStore:
         """Short-term memory: the raw messages of one concrete ``scope``, oldest first."""
         return self._engine.messages(self._handle, scope, limit, cursor)
 
-    def requests(self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50,
-                 cursor: str | None = None) -> Page[RequestRecord]:
+    def requests(
+        self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> Page[RequestRecord]:
         """The audit: one record per call on this store, newest first, for a read ``scope`` and optional
         ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...)."""
         return self._engine.requests(self._handle, scope, operation, limit, cursor)
@@ -153,26 +188,29 @@ class MemoryClient:
         ...     store = client.create_memory_store("agent_memory", description="Agent long-term memory")
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, embedder: object = None,
-                 extractor: Extractor | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, embedder: object = None, extractor: Extractor | None = None
+    ) -> None:
         self._engine = Engine(resolve_home(path), embedder, extractor)
 
     @property
     def path(self) -> Path:
         return self._engine.path
 
-    def create_memory_store(self, name: str, description: str = "", *, embedder: object = None,
-                            extractor: Extractor | None = None) -> MemoryStore:
+    def create_memory_store(
+        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+    ) -> MemoryStore:
         """Create a store (``MemoryStoreExistsError`` if the name is taken). It records its embedder's name and
         dimension and refuses another embedder later (``EmbeddingMismatchError``)."""
         return MemoryStore(self._engine, self._engine.create_store(name, description, embedder, extractor))
 
-    def get_memory_store(self, name: str, *, embedder: object = None,
-                         extractor: Extractor | None = None) -> MemoryStore:
+    def get_memory_store(
+        self, name: str, *, embedder: object = None, extractor: Extractor | None = None
+    ) -> MemoryStore:
         """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work."""
         return MemoryStore(self._engine, self._engine.open_store(name, embedder, extractor))
 
-    def list_memory_stores(self) -> list[MemoryStoreInfo]:
+    def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
         return self._engine.list_stores()
 
     def delete_memory_store(self, name: str) -> None:
@@ -186,6 +224,7 @@ class MemoryClient:
     def __enter__(self) -> MemoryClient:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -8,6 +8,7 @@ embedded; the default model is read from local files only (``memory-plugin[local
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -61,8 +62,10 @@ class Embedder:
         if embedder is None:
             return local_embedder()
         if isinstance(embedder, Embedder):
-            return embedder if name is None else cls(
-                embedder._embed_documents, embedder._embed_query, name=name, dimension=embedder._dimension
+            return (
+                embedder
+                if name is None
+                else cls(embedder._embed_documents, embedder._embed_query, name=name, dimension=embedder._dimension)
             )
         given_name = name or _describe(embedder)
         if callable(getattr(embedder, "embed_documents", None)) and callable(getattr(embedder, "embed_query", None)):
@@ -112,12 +115,14 @@ class Embedder:
     def embed_query(self, text: str) -> Vectors:
         """Embed one query; returns a unit float32 vector."""
         if self._embed_query is None:
-            return self.embed_documents([text])[0]
+            vector: Vectors = self.embed_documents([text])[0]
+            return vector
         try:
             raw = self._embed_query(text)
         except Exception as e:
             raise EmbeddingError(f"embedder {self.name!r} failed: {type(e).__name__}: {e}") from e
-        return self._normalise([raw], 1)[0]
+        single: Vectors = self._normalise([raw], 1)[0]
+        return single
 
     def _normalise(self, raw: Any, expected: int) -> Vectors:
         try:
@@ -136,8 +141,7 @@ class Embedder:
             )
         self._dimension = int(array.shape[1])
         norms = np.linalg.norm(array, axis=1, keepdims=True)
-        result: Vectors = array / np.where(norms == 0, 1.0, norms)
-        return result
+        return (array / np.where(norms == 0, 1.0, norms)).astype(np.float32)
 
 
 def _describe(embedder: object) -> str:
@@ -145,10 +149,8 @@ def _describe(embedder: object) -> str:
     label = getattr(embedder, "__qualname__", None) or type(embedder).__qualname__
     name_method = getattr(embedder, "name", None)
     if callable(name_method):
-        try:
+        with contextlib.suppress(Exception):  # Chroma's name() is static; anything else that needs arguments is ignored
             label = str(name_method())
-        except Exception:  # Chroma's name() is static; anything else that needs arguments is ignored
-            pass
     for attribute in ("model_name", "model", "model_id"):
         value = getattr(embedder, attribute, None)
         if isinstance(value, str) and value:

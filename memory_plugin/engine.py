@@ -22,32 +22,86 @@ import numpy as np
 
 from .embedding import Embedder, check_embedder_matches
 from .errors import (
-    ClientClosedError, ExtractionError, InvalidArgumentError, MemoryNotFoundError, MemoryPluginError,
-    MemoryStoreExistsError, MemoryStoreNotFoundError,
+    ClientClosedError,
+    ExtractionError,
+    InvalidArgumentError,
+    MemoryNotFoundError,
+    MemoryPluginError,
+    MemoryStoreExistsError,
+    MemoryStoreNotFoundError,
 )
-from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryOperation, MemoryUpdate, NewMemory, TurnExtractor
+from .extraction import (
+    ExtractionInput,
+    Extractor,
+    MemoryDeletion,
+    MemoryOperation,
+    MemoryUpdate,
+    NewMemory,
+    TurnExtractor,
+)
 from .filters import ReadFilter, memory_sql, scope_sql
 from .models import (
-    AddResult, HistoryEvent, Memory, MemoryStoreInfo, Message, Page, RequestRecord, SearchHit, SearchResults, Usage,
+    AddResult,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Page,
+    RequestRecord,
+    SearchHit,
+    SearchResults,
+    Usage,
 )
 from .scope import Scope
 from .search import hybrid_search
 from .storage.lock import FolderLock
 from .storage.record import (
-    Record, dumps, now, row_history, row_memory, row_message, row_request, row_store, segment_text, to_datetime,
+    Record,
+    dumps,
+    now,
+    row_history,
+    row_memory,
+    row_message,
+    row_request,
+    row_store,
+    segment_text,
+    to_datetime,
 )
 from .storage.vector_index import VectorIndex
 from .validation import (
-    MAX_METADATA_KEYS, check_bool, check_cursor, check_description, check_filters, check_limit, check_memory_id,
-    check_memory_type, check_memory_types, check_messages, check_metadata, check_optional_time, check_query,
-    check_store_name, check_text, check_time_range, check_top_k, encode_cursor,
+    MAX_METADATA_KEYS,
+    check_bool,
+    check_cursor,
+    check_description,
+    check_filters,
+    check_limit,
+    check_memory_id,
+    check_memory_type,
+    check_memory_types,
+    check_messages,
+    check_metadata,
+    check_optional_time,
+    check_query,
+    check_store_name,
+    check_text,
+    check_time_range,
+    check_top_k,
+    encode_cursor,
 )
 from .worker import ExtractionWorker
 from .writes import delete_memory, insert_memory, new_id, update_memory
 
 OPERATIONS = (
-    "AddMemories", "SearchMemories", "ListMemories", "GetMemory", "UpdateMemory", "DeleteMemory", "GetHistory",
-    "ListMessages", "ListRequests", "Flush",
+    "AddMemories",
+    "SearchMemories",
+    "ListMemories",
+    "GetMemory",
+    "UpdateMemory",
+    "DeleteMemory",
+    "GetHistory",
+    "ListMessages",
+    "ListRequests",
+    "Flush",
 )
 RECENT_CONTEXT_MESSAGES = 20
 
@@ -228,31 +282,54 @@ class Engine:
                 self._write_audit(conn, store, operation, scope, audit, started)
 
     def _write_audit(
-        self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: object, audit: _Audit,
-        started: float, outcome: str = "ok", error: str | None = None,
+        self,
+        conn: sqlite3.Connection,
+        store: StoreHandle,
+        operation: str,
+        scope: object,
+        audit: _Audit,
+        started: float,
+        outcome: str = "ok",
+        error: str | None = None,
     ) -> None:
         try:
-            parsed: Scope | None = Scope.parse(scope) if scope is not None else None  # type: ignore[arg-type]
+            parsed: Scope | None = Scope.parse(scope) if scope is not None else None
         except MemoryPluginError:
             parsed = None
         segments = [None] * 4 if parsed is None else [segment_text(v) for v in parsed.segments().values()]
         conn.execute(
             "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
             " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (audit.request_id, store.id, operation, *segments, outcome, error,
-             (time.perf_counter() - started) * 1000, now(), dumps(audit.counts)),
+            (
+                audit.request_id,
+                store.id,
+                operation,
+                *segments,
+                outcome,
+                error,
+                (time.perf_counter() - started) * 1000,
+                now(),
+                dumps(audit.counts),
+            ),
         )
         audit.written = True
 
-    def _commit_audit(self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: Scope,
-                      audit: _Audit, started: float) -> None:
+    def _commit_audit(
+        self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: Scope, audit: _Audit, started: float
+    ) -> None:
         self._write_audit(conn, store, operation, scope, audit, started)
 
     # ---- writes ----------------------------------------------------------------------------------------------
 
     def add(
-        self, store: StoreHandle, scope: object, messages: object = None, text: object = None,
-        metadata: object = None, sync: object = True, timestamp: object = None,
+        self,
+        store: StoreHandle,
+        scope: object,
+        messages: object = None,
+        text: object = None,
+        metadata: object = None,
+        sync: object = True,
+        timestamp: object = None,
     ) -> AddResult:
         started = time.perf_counter()
         with self._audited(store, "AddMemories", scope) as audit:
@@ -268,12 +345,20 @@ class Engine:
                     merged = {**call_metadata, **given.metadata}
                     if len(merged) > MAX_METADATA_KEYS:
                         raise InvalidArgumentError(
-                            f"messages[{i}].metadata", f"with the call's metadata it has more than {MAX_METADATA_KEYS} keys"
+                            f"messages[{i}].metadata",
+                            f"with the call's metadata it has more than {MAX_METADATA_KEYS} keys",
                         )
-                    new_messages.append(Message(
-                        id=new_id("msg"), scope=concrete, role=given.role, content=given.content,  # type: ignore[arg-type]
-                        name=given.name, timestamp=given.timestamp or when, metadata=merged,
-                    ))
+                    new_messages.append(
+                        Message(
+                            id=new_id("msg"),
+                            scope=concrete,
+                            role=given.role,  # type: ignore[arg-type]
+                            content=given.content,
+                            name=given.name,
+                            timestamp=given.timestamp or when,
+                            metadata=merged,
+                        )
+                    )
             body = None if text is None else check_text("text", text)
             if is_sync:
                 request = self._extraction_input(store, concrete, new_messages, body, call_metadata, when)
@@ -284,32 +369,68 @@ class Engine:
                 if is_sync:
                     memories = self._apply(conn, store, concrete, prepared, when, audit.request_id)
                 else:
-                    payload = {"message_ids": [m.id for m in new_messages], "text": body,
-                               "metadata": call_metadata, "timestamp": when.timestamp()}
+                    payload = {
+                        "message_ids": [m.id for m in new_messages],
+                        "text": body,
+                        "metadata": call_metadata,
+                        "timestamp": when.timestamp(),
+                    }
                     conn.execute(
                         "INSERT INTO jobs (store_id, app_id, tenant_id, agent_id, run_id, payload, state, request_id,"
                         " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                        (store.id, concrete.app_id, concrete.tenant_id, concrete.agent_id, concrete.run_id,
-                         dumps(payload), audit.request_id, now()),
+                        (
+                            store.id,
+                            concrete.app_id,
+                            concrete.tenant_id,
+                            concrete.agent_id,
+                            concrete.run_id,
+                            dumps(payload),
+                            audit.request_id,
+                            now(),
+                        ),
                     )
                 audit.counts.update(messages=len(new_messages), memories=len(memories), pending=int(not is_sync))
                 self._commit_audit(conn, store, "AddMemories", concrete, audit, started)
             if not is_sync:
                 self.notify_jobs()
-            return AddResult(memories=memories, message_ids=[m.id for m in new_messages], pending=not is_sync,
-                             request_id=audit.request_id)
+            return AddResult(
+                memories=memories,
+                message_ids=[m.id for m in new_messages],
+                pending=not is_sync,
+                request_id=audit.request_id,
+            )
 
     def _insert_messages(self, conn: sqlite3.Connection, store: StoreHandle, messages: list[Message]) -> None:
         conn.executemany(
             "INSERT INTO messages (id, store_id, app_id, tenant_id, agent_id, run_id, role, content, name, timestamp,"
             " metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(m.id, store.id, m.scope.app_id, m.scope.tenant_id, m.scope.agent_id, m.scope.run_id, m.role, m.content,
-              m.name, m.timestamp.timestamp(), dumps(m.metadata)) for m in messages],
+            [
+                (
+                    m.id,
+                    store.id,
+                    m.scope.app_id,
+                    m.scope.tenant_id,
+                    m.scope.agent_id,
+                    m.scope.run_id,
+                    m.role,
+                    m.content,
+                    m.name,
+                    m.timestamp.timestamp(),
+                    dumps(m.metadata),
+                )
+                for m in messages
+            ],
         )
 
     def _extraction_input(
-        self, store: StoreHandle, scope: Scope, messages: list[Message], text: str | None,
-        metadata: dict[str, Any], when: datetime, before_seq: int | None = None,
+        self,
+        store: StoreHandle,
+        scope: Scope,
+        messages: list[Message],
+        text: str | None,
+        metadata: dict[str, Any],
+        when: datetime,
+        before_seq: int | None = None,
     ) -> ExtractionInput:
         with self.record.reading() as conn:
             clauses, params = scope_sql(scope, "m")
@@ -317,7 +438,8 @@ class Engine:
                 clauses.append("m.seq < ?")
                 params.append(before_seq)
             rows = conn.execute(
-                f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)} ORDER BY m.seq DESC LIMIT ?",
+                f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)}"
+                " ORDER BY m.seq DESC LIMIT ?",
                 [store.id, *params, RECENT_CONTEXT_MESSAGES],
             ).fetchall()
         tenant_scope = scope.with_(agent_id="*", run_id="*")
@@ -327,8 +449,15 @@ class Engine:
             found = hybrid_search(self.record, self.index, read, query, store.embedder.embed_query(query), k, True)
             return [memory for memory, _ in found.hits]
 
-        return ExtractionInput(scope=scope, messages=messages, text=text, metadata=metadata, timestamp=when,
-                               recent=[row_message(r) for r in reversed(rows)], related=related)
+        return ExtractionInput(
+            scope=scope,
+            messages=messages,
+            text=text,
+            metadata=metadata,
+            timestamp=when,
+            recent=[row_message(r) for r in reversed(rows)],
+            related=related,
+        )
 
     @staticmethod
     def _extract(store: StoreHandle, request: ExtractionInput) -> list[MemoryOperation]:
@@ -367,8 +496,13 @@ class Engine:
         ]
 
     def _apply(
-        self, conn: sqlite3.Connection, store: StoreHandle, scope: Scope, prepared: list[_Prepared],
-        when: datetime, request_id: str,
+        self,
+        conn: sqlite3.Connection,
+        store: StoreHandle,
+        scope: Scope,
+        prepared: list[_Prepared],
+        when: datetime,
+        request_id: str,
     ) -> list[Memory]:
         """Apply extractor operations; updates and deletions reach only memories of the same app and tenant."""
         memories: list[Memory] = []
@@ -376,11 +510,20 @@ class Engine:
             op = item.operation
             if isinstance(op, NewMemory):
                 assert item.embedding is not None
-                memories.append(insert_memory(
-                    conn, store.id, scope, text=op.text, memory_type=op.memory_type, metadata=dict(op.metadata),
-                    event_time=op.event_time or when, source_message_ids=list(op.source_message_ids),
-                    embedding=item.embedding, request_id=request_id,
-                ))
+                memories.append(
+                    insert_memory(
+                        conn,
+                        store.id,
+                        scope,
+                        text=op.text,
+                        memory_type=op.memory_type,
+                        metadata=dict(op.metadata),
+                        event_time=op.event_time or when,
+                        source_message_ids=list(op.source_message_ids),
+                        embedding=item.embedding,
+                        request_id=request_id,
+                    )
+                )
                 continue
             row = conn.execute(
                 "SELECT * FROM memories WHERE id = ? AND store_id = ? AND app_id = ? AND tenant_id = ?",
@@ -389,10 +532,17 @@ class Engine:
             if row is None:
                 continue  # the extractor named a memory that is gone or not this tenant's: nothing to change
             if isinstance(op, MemoryUpdate):
-                memories.append(update_memory(
-                    conn, row, text=op.text, metadata=None if op.metadata is None else dict(op.metadata),
-                    event_time=op.event_time, embedding=item.embedding, request_id=request_id,
-                ))
+                memories.append(
+                    update_memory(
+                        conn,
+                        row,
+                        text=op.text,
+                        metadata=None if op.metadata is None else dict(op.metadata),
+                        event_time=op.event_time,
+                        embedding=item.embedding,
+                        request_id=request_id,
+                    )
+                )
             else:
                 delete_memory(conn, row, request_id)
         return memories
@@ -403,9 +553,13 @@ class Engine:
         scope = Scope(app_id=job["app_id"], tenant_id=job["tenant_id"], agent_id=job["agent_id"], run_id=job["run_id"])
         with self.record.reading() as conn:
             ids = payload["message_ids"]
-            rows = conn.execute(
-                f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY seq", ids
-            ).fetchall() if ids else []
+            rows = (
+                conn.execute(
+                    f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY seq", ids
+                ).fetchall()
+                if ids
+                else []
+            )
         messages = [row_message(r) for r in rows]
         when = to_datetime(payload["timestamp"])
         first_seq = int(rows[0]["seq"]) if rows else None
@@ -422,14 +576,16 @@ class Engine:
     def _find(self, conn: sqlite3.Connection, store: StoreHandle, scope: Scope, memory_id: str) -> sqlite3.Row:
         row: sqlite3.Row | None = conn.execute(
             "SELECT * FROM memories WHERE id = ? AND store_id = ? AND app_id = ? AND tenant_id = ? AND agent_id = ?"
-            " AND run_id = ?", (memory_id, store.id, scope.app_id, scope.tenant_id, scope.agent_id, scope.run_id),
+            " AND run_id = ?",
+            (memory_id, store.id, scope.app_id, scope.tenant_id, scope.agent_id, scope.run_id),
         ).fetchone()
         if row is None:
             raise MemoryNotFoundError(f"no memory {memory_id!r} in scope {scope}")
         return row
 
-    def update(self, store: StoreHandle, scope: object, memory_id: object, text: object = None,
-               metadata: object = None) -> Memory:
+    def update(
+        self, store: StoreHandle, scope: object, memory_id: object, text: object = None, metadata: object = None
+    ) -> Memory:
         started = time.perf_counter()
         with self._audited(store, "UpdateMemory", scope) as audit:
             concrete = Scope.parse(scope).require_concrete("update")
@@ -443,8 +599,15 @@ class Engine:
             embedding = None if new_text is None else store.embedder.embed_documents([new_text])[0]
             with self.record.transaction() as conn:
                 row = self._find(conn, store, concrete, wanted_id)
-                memory = update_memory(conn, row, text=new_text, metadata=new_metadata, event_time=None,
-                                       embedding=embedding, request_id=audit.request_id)
+                memory = update_memory(
+                    conn,
+                    row,
+                    text=new_text,
+                    metadata=new_metadata,
+                    event_time=None,
+                    embedding=embedding,
+                    request_id=audit.request_id,
+                )
                 audit.counts["memories"] = 1
                 self._commit_audit(conn, store, "UpdateMemory", concrete, audit, started)
             return memory
@@ -462,15 +625,25 @@ class Engine:
     # ---- reads -----------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _read_filter(store: StoreHandle, scope: object, memory_types: object, filters: object,
-                     start_time: object, end_time: object) -> ReadFilter:
+    def _read_filter(
+        store: StoreHandle, scope: object, memory_types: object, filters: object, start_time: object, end_time: object
+    ) -> ReadFilter:
         start, end = check_time_range(start_time, end_time)
-        return ReadFilter(store.id, Scope.parse(scope), check_memory_types(memory_types), check_filters(filters),
-                          start, end)
+        return ReadFilter(
+            store.id, Scope.parse(scope), check_memory_types(memory_types), check_filters(filters), start, end
+        )
 
     def search(
-        self, store: StoreHandle, scope: object, query: object, top_k: object = 10, rerank: object = True,
-        memory_types: object = None, filters: object = None, start_time: object = None, end_time: object = None,
+        self,
+        store: StoreHandle,
+        scope: object,
+        query: object,
+        top_k: object = 10,
+        rerank: object = True,
+        memory_types: object = None,
+        filters: object = None,
+        start_time: object = None,
+        end_time: object = None,
     ) -> SearchResults:
         with self._audited(store, "SearchMemories", scope) as audit:
             read = self._read_filter(store, scope, memory_types, filters, start_time, end_time)
@@ -479,12 +652,23 @@ class Engine:
             outcome = hybrid_search(self.record, self.index, read, text, vector, k, use_rerank)
             audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
             hits = [SearchHit(memory=m, score=s) for m, s in outcome.hits]
-            return SearchResults(hits, audit.request_id, Usage(query_tokens=store.embedder.count_tokens(text),
-                                                                 candidates=outcome.candidates))
+            return SearchResults(
+                hits,
+                audit.request_id,
+                Usage(query_tokens=store.embedder.count_tokens(text), candidates=outcome.candidates),
+            )
 
-    def list(self, store: StoreHandle, scope: object, limit: object = 20, cursor: object = None,
-             memory_types: object = None, filters: object = None, start_time: object = None,
-             end_time: object = None) -> Page[Memory]:
+    def list_memories(
+        self,
+        store: StoreHandle,
+        scope: object,
+        limit: object = 20,
+        cursor: object = None,
+        memory_types: object = None,
+        filters: object = None,
+        start_time: object = None,
+        end_time: object = None,
+    ) -> Page[Memory]:
         with self._audited(store, "ListMemories", scope) as audit:
             read = self._read_filter(store, scope, memory_types, filters, start_time, end_time)
             size, after = check_limit(limit), check_cursor(cursor) or 0
@@ -513,7 +697,8 @@ class Engine:
             with self.record.reading() as conn:
                 rows = conn.execute(
                     f"SELECT * FROM history h WHERE h.memory_id = ? AND h.store_id = ? AND {' AND '.join(clauses)}"
-                    " ORDER BY h.seq", [wanted_id, store.id, *params],
+                    " ORDER BY h.seq",
+                    [wanted_id, store.id, *params],
                 ).fetchall()
             if not rows:
                 raise MemoryNotFoundError(f"no memory {wanted_id!r} in scope {concrete}")
@@ -528,18 +713,22 @@ class Engine:
             with self.record.reading() as conn:
                 rows = conn.execute(
                     f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)} AND m.seq > ?"
-                    " ORDER BY m.seq LIMIT ?", [store.id, *params, after, size + 1],
+                    " ORDER BY m.seq LIMIT ?",
+                    [store.id, *params, after, size + 1],
                 ).fetchall()
             audit.counts["items"] = min(len(rows), size)
             return _page([row_message(r) for r in rows[:size]], rows, size)
 
-    def requests(self, store: StoreHandle, scope: object, operation: object = None, limit: object = 50,
-                 cursor: object = None) -> Page[RequestRecord]:
+    def requests(
+        self, store: StoreHandle, scope: object, operation: object = None, limit: object = 50, cursor: object = None
+    ) -> Page[RequestRecord]:
         """Audit records, newest first."""
         with self._audited(store, "ListRequests", scope) as audit:
             read_scope = Scope.parse(scope)
             if operation is not None and operation not in OPERATIONS:
-                raise InvalidArgumentError("operation", f"must be one of {list(OPERATIONS)} or None, got {operation!r:.60}")
+                raise InvalidArgumentError(
+                    "operation", f"must be one of {list(OPERATIONS)} or None, got {operation!r:.60}"
+                )
             size, before = check_limit(limit), check_cursor(cursor)
             clauses, params = scope_sql(read_scope, "r")
             clauses.insert(0, "r.store_id = ?")
@@ -560,14 +749,18 @@ class Engine:
 
     def pending_jobs(self, store: StoreHandle) -> int:
         with self.record.reading() as conn:
-            return int(conn.execute(
-                "SELECT count(*) FROM jobs WHERE store_id = ? AND state IN ('pending', 'running')", (store.id,)
-            ).fetchone()[0])
+            return int(
+                conn.execute(
+                    "SELECT count(*) FROM jobs WHERE store_id = ? AND state IN ('pending', 'running')", (store.id,)
+                ).fetchone()[0]
+            )
 
     def flush(self, store: StoreHandle, timeout: object = None) -> bool:
         """Wait until the store's background extraction is done; False if ``timeout`` seconds passed first."""
         with self._audited(store, "Flush", None) as audit:
-            if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+            if timeout is not None and (
+                isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+            ):
                 raise InvalidArgumentError("timeout", "must be None or a number of seconds >= 0")
             deadline = None if timeout is None else time.monotonic() + float(timeout)
             with self.jobs_changed:

@@ -56,14 +56,18 @@ def _metadata_sql(alias: str, key: str, values: tuple[MetadataValue, ...]) -> tu
             parts.append(f"json_type({alias}.metadata, {path}) = ?")
             params.append("true" if value else "false")
         else:
-            parts.append(f"(json_extract({alias}.metadata, {path}) = ? AND json_type({alias}.metadata, {path}) NOT IN ('true', 'false'))")
+            parts.append(
+                f"(json_extract({alias}.metadata, {path}) = ?"
+                f" AND json_type({alias}.metadata, {path}) NOT IN ('true', 'false'))"
+            )
             params.append(value)
     return "(" + " OR ".join(parts) + ")", params
 
 
 def memory_sql(read: ReadFilter, alias: str = "m") -> tuple[str, list[Any]]:
     """A ``WHERE`` body and its parameters selecting the memories ``read`` allows."""
-    clauses, params = [f"{alias}.store_id = ?"], [read.store_id]
+    clauses: list[str] = [f"{alias}.store_id = ?"]
+    params: list[Any] = [read.store_id]
     scope_clauses, scope_params = scope_sql(read.scope, alias)
     clauses += scope_clauses
     params += scope_params

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, Optional, TypeVar, Union
+from typing import Generic, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,7 +80,7 @@ class Message(_Frozen):
     scope: Scope
     role: Role
     content: str
-    name: Optional[str] = None
+    name: str | None = None
     timestamp: datetime
     metadata: Metadata = Field(default_factory=dict)
 
@@ -103,10 +103,10 @@ class HistoryEvent(_Frozen):
 
     memory_id: str
     event: Literal["created", "updated", "deleted"]
-    old_text: Optional[str] = None
-    new_text: Optional[str] = None
-    old_metadata: Optional[Metadata] = None
-    new_metadata: Optional[Metadata] = None
+    old_text: str | None = None
+    new_text: str | None = None
+    old_metadata: Metadata | None = None
+    new_metadata: Metadata | None = None
     time: datetime
     request_id: str
 
@@ -120,9 +120,9 @@ class RequestRecord(_Frozen):
 
     request_id: str
     operation: str
-    scope: Optional[Scope]
+    scope: Scope | None
     outcome: str
-    error: Optional[str] = None
+    error: str | None = None
     latency_ms: float
     time: datetime
     counts: dict[str, int] = Field(default_factory=dict)
@@ -144,4 +144,4 @@ class Page(BaseModel, Generic[T]):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     items: list[T]
-    next_cursor: Optional[str] = None
+    next_cursor: str | None = None

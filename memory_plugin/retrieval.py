@@ -33,18 +33,21 @@ _CJK_PIECES = re.compile(f"[{_CJK}]+|[^{_CJK}]+")
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 
 STOP_WORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below between
-    both but by can could did do does doing down during each few for from further had has have having he her here
-    hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of
-    off on once only or other our ours ourselves out over own same she should so some such than that the their
-    theirs them themselves then there these they this those through to too under until up very was we were what
-    when where which while who whom why will with would you your yours yourself yourselves""".split()
+    """
+    a about above after again against all am an and any are as at be because been before being below between
+    both but by can could did do does doing down during each few for from further had has have having he her
+    here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not
+    now of off on once only or other our ours ourselves out over own same she should so some such than that the
+    their theirs them themselves then there these they this those through to too under until up very was we
+    were what when where which while who whom why will with would you your yours yourself yourselves
+    """.split()
 )
 
 
 def terms(text: str) -> list[str]:
     """Lower-cased word terms of ``text``; runs of CJK characters become overlapping character bigrams, so that
-    unsegmented Chinese and Japanese match on shared words (``喜歡`` in both ``我喜歡喝咖啡`` and ``使用者喜歡什麼``)."""
+    unsegmented Chinese and Japanese match on shared words: ``喜歡`` is in both ``我喜歡喝咖啡`` and
+    ``使用者喜歡什麼``."""
     result: list[str] = []
     for run in _ALNUM_RUN.findall(text.lower()):
         for piece in _CJK_PIECES.findall(run):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Union
 
 from .errors import InvalidScopeError
 
@@ -50,7 +50,9 @@ def _check_segment(field: str, value: object) -> SegmentValue:
         return check_id(field, value)
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         if field == "app_id":
-            raise InvalidScopeError(field, "must be a single id; id lists are allowed only in tenant_id, agent_id, run_id")
+            raise InvalidScopeError(
+                field, "must be a single id; id lists are allowed only in tenant_id, agent_id, run_id"
+            )
         if not value:
             raise InvalidScopeError(field, "id list must not be empty")
         if len(value) > MAX_IDS_PER_SEGMENT:
@@ -91,7 +93,7 @@ class Scope:
             object.__setattr__(self, field, _check_segment(field, getattr(self, field)))
 
     @classmethod
-    def parse(cls, value: Scope | Mapping[str, Any], field: str = "scope") -> Scope:
+    def parse(cls, value: object, field: str = "scope") -> Scope:
         """Return ``value`` as a Scope; a mapping with the four segments (snake_case or camelCase) is accepted."""
         if isinstance(value, Scope):
             return value

@@ -34,10 +34,7 @@ class SearchOutcome:
 
 
 def _top(scores: np.ndarray, positions: list[int], n: int) -> dict[int, float]:
-    if len(positions) > n:
-        keep = np.argpartition(-scores, n - 1)[:n]
-    else:
-        keep = np.arange(len(positions))
+    keep = np.argpartition(-scores, n - 1)[:n] if len(positions) > n else np.arange(len(positions))
     return {positions[i]: float(scores[i]) for i in keep}
 
 
@@ -93,7 +90,9 @@ def hybrid_search(
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in conn.execute(f"SELECT * FROM memories m WHERE m.seq IN ({marks}) AND {where}", [*chunk, *params]):
+            for row in conn.execute(
+                f"SELECT * FROM memories m WHERE m.seq IN ({marks}) AND {where}", [*chunk, *params]
+            ):
                 rows[int(row["seq"])] = row
     # Cosine is recomputed from the record's unit vectors, so index results (possibly stale) are scored exactly.
     candidates = []

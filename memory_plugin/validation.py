@@ -28,15 +28,36 @@ MAX_FILTER_VALUES = 100
 
 # Keys metadata may never use: scope segments and fields the engine owns. Metadata can never change a scope.
 RESERVED_KEYS = frozenset(SEGMENTS) | {
-    "id", "memory_id", "message_id", "request_id", "scope", "store", "text", "memory_type", "created_at",
-    "updated_at", "event_time", "source_message_ids", "role", "content", "name", "timestamp", "score",
+    "id",
+    "memory_id",
+    "message_id",
+    "request_id",
+    "scope",
+    "store",
+    "text",
+    "memory_type",
+    "created_at",
+    "updated_at",
+    "event_time",
+    "source_message_ids",
+    "role",
+    "content",
+    "name",
+    "timestamp",
+    "score",
 }
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MEMORY_TYPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
 # LangChain message types -> our roles (duck-typed; the core imports no framework).
-_MESSAGE_TYPES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool",
-                  "user": "user", "assistant": "assistant"}
+_MESSAGE_TYPES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "user": "user",
+    "assistant": "assistant",
+}
 _INT64 = 2**63
 
 
@@ -54,7 +75,8 @@ class MessageInput:
 def check_store_name(name: object) -> str:
     if not isinstance(name, str) or not _STORE_NAME.fullmatch(name):
         raise InvalidArgumentError(
-            "name", f"must be 1-64 characters of letters, digits, '_', '.', '-' starting with a letter or digit, got {name!r:.80}"
+            "name",
+            f"must be 1-64 characters of letters, digits, '_.-', starting with a letter or digit; got {name!r:.80}",
         )
     return name
 
@@ -122,9 +144,7 @@ def check_metadata(metadata: object, field_name: str = "metadata") -> Metadata:
         raise InvalidArgumentError(field_name, f"must be a dict of flat scalars, got {type(metadata).__name__}")
     if len(metadata) > MAX_METADATA_KEYS:
         raise InvalidArgumentError(field_name, f"may have at most {MAX_METADATA_KEYS} keys, got {len(metadata)}")
-    return {
-        check_key(field_name, key): _check_scalar(f"{field_name}.{key}", value) for key, value in metadata.items()
-    }
+    return {check_key(field_name, key): _check_scalar(f"{field_name}.{key}", value) for key, value in metadata.items()}
 
 
 def check_filters(filters: object) -> dict[str, tuple[MetadataValue, ...]]:
@@ -132,7 +152,9 @@ def check_filters(filters: object) -> dict[str, tuple[MetadataValue, ...]]:
     if filters is None:
         return {}
     if not isinstance(filters, Mapping):
-        raise InvalidArgumentError("filters", f"must be a dict of metadata key to value(s), got {type(filters).__name__}")
+        raise InvalidArgumentError(
+            "filters", f"must be a dict of metadata key to value(s), got {type(filters).__name__}"
+        )
     if len(filters) > MAX_METADATA_KEYS:
         raise InvalidArgumentError("filters", f"may have at most {MAX_METADATA_KEYS} keys")
     result: dict[str, tuple[MetadataValue, ...]] = {}
@@ -179,7 +201,9 @@ def check_time(field_name: str, value: object) -> datetime:
         try:
             result = datetime.fromtimestamp(value, tz=timezone.utc)
         except (OverflowError, OSError, ValueError):
-            raise InvalidArgumentError(field_name, "Unix seconds out of range (milliseconds are not accepted)") from None
+            raise InvalidArgumentError(
+                field_name, "Unix seconds out of range (milliseconds are not accepted)"
+            ) from None
     else:
         raise InvalidArgumentError(
             field_name, f"must be a datetime, an ISO 8601 string or Unix seconds, got {type(value).__name__}"

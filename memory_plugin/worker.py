@@ -61,7 +61,8 @@ class ExtractionWorker:
         with self._engine.record.transaction() as conn:
             job: sqlite3.Row | None = conn.execute(
                 f"SELECT * FROM jobs WHERE state = 'pending' AND not_before <= ? AND store_id IN ({marks})"
-                " ORDER BY seq LIMIT 1", [now(), *store_ids],
+                " ORDER BY seq LIMIT 1",
+                [now(), *store_ids],
             ).fetchone()
             if job is not None:
                 conn.execute("UPDATE jobs SET state = 'running' WHERE seq = ?", (job["seq"],))
@@ -83,8 +84,13 @@ class ExtractionWorker:
             with self._engine.record.transaction() as conn:
                 conn.execute(
                     "UPDATE jobs SET state = ?, attempts = ?, error = ?, not_before = ? WHERE seq = ?",
-                    (state, attempts, f"{type(e).__name__}: {e}"[:1000],
-                     now() + RETRY_DELAY_SECONDS * 2 ** (attempts - 1), job["seq"]),
+                    (
+                        state,
+                        attempts,
+                        f"{type(e).__name__}: {e}"[:1000],
+                        now() + RETRY_DELAY_SECONDS * 2 ** (attempts - 1),
+                        job["seq"],
+                    ),
                 )
         self._engine.notify_jobs()
         return True

@@ -26,14 +26,31 @@ def _log_change(conn: sqlite3.Connection, store_id: int, memory_id: str) -> None
 
 
 def _history(
-    conn: sqlite3.Connection, row: sqlite3.Row, event: str, request_id: str,
-    old: tuple[str | None, str | None], new: tuple[str | None, str | None],
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    event: str,
+    request_id: str,
+    old: tuple[str | None, str | None],
+    new: tuple[str | None, str | None],
 ) -> None:
     conn.execute(
         "INSERT INTO history (store_id, memory_id, app_id, tenant_id, agent_id, run_id, event, old_text, new_text,"
         " old_metadata, new_metadata, time, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (row["store_id"], row["id"], row["app_id"], row["tenant_id"], row["agent_id"], row["run_id"], event,
-         old[0], new[0], old[1], new[1], now(), request_id),
+        (
+            row["store_id"],
+            row["id"],
+            row["app_id"],
+            row["tenant_id"],
+            row["agent_id"],
+            row["run_id"],
+            event,
+            old[0],
+            new[0],
+            old[1],
+            new[1],
+            now(),
+            request_id,
+        ),
     )
 
 
@@ -43,8 +60,17 @@ def _fetch(conn: sqlite3.Connection, seq: int) -> sqlite3.Row:
 
 
 def insert_memory(
-    conn: sqlite3.Connection, store_id: int, scope: Scope, *, text: str, memory_type: str, metadata: Metadata,
-    event_time: datetime, source_message_ids: list[str], embedding: np.ndarray, request_id: str,
+    conn: sqlite3.Connection,
+    store_id: int,
+    scope: Scope,
+    *,
+    text: str,
+    memory_type: str,
+    metadata: Metadata,
+    event_time: datetime,
+    source_message_ids: list[str],
+    embedding: np.ndarray,
+    request_id: str,
 ) -> Memory:
     """Store a new memory; returns it as read back."""
     stamp = now()
@@ -52,8 +78,22 @@ def insert_memory(
         "INSERT INTO memories (id, store_id, app_id, tenant_id, agent_id, run_id, memory_type, text, metadata,"
         " source_message_ids, event_time, created_at, updated_at, embedding)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (new_id("mem"), store_id, scope.app_id, scope.tenant_id, scope.agent_id, scope.run_id, memory_type, text,
-         dumps(metadata), dumps(source_message_ids), event_time.timestamp(), stamp, stamp, embedding_blob(embedding)),
+        (
+            new_id("mem"),
+            store_id,
+            scope.app_id,
+            scope.tenant_id,
+            scope.agent_id,
+            scope.run_id,
+            memory_type,
+            text,
+            dumps(metadata),
+            dumps(source_message_ids),
+            event_time.timestamp(),
+            stamp,
+            stamp,
+            embedding_blob(embedding),
+        ),
     )
     seq = int(cursor.lastrowid or 0)
     conn.execute("INSERT INTO memories_fts (rowid, terms) VALUES (?, ?)", (seq, index_text(text)))
@@ -64,16 +104,28 @@ def insert_memory(
 
 
 def update_memory(
-    conn: sqlite3.Connection, row: sqlite3.Row, *, text: str | None, metadata: Metadata | None,
-    event_time: datetime | None, embedding: np.ndarray | None, request_id: str,
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    *,
+    text: str | None,
+    metadata: Metadata | None,
+    event_time: datetime | None,
+    embedding: np.ndarray | None,
+    request_id: str,
 ) -> Memory:
     """Change a memory in place (same id). ``None`` keeps a field; new text comes with its new embedding."""
     new_text = row["text"] if text is None else text
     new_metadata = row["metadata"] if metadata is None else dumps(metadata)
     conn.execute(
         "UPDATE memories SET text = ?, metadata = ?, event_time = ?, updated_at = ?, embedding = ? WHERE seq = ?",
-        (new_text, new_metadata, row["event_time"] if event_time is None else event_time.timestamp(), now(),
-         row["embedding"] if embedding is None else embedding_blob(embedding), row["seq"]),
+        (
+            new_text,
+            new_metadata,
+            row["event_time"] if event_time is None else event_time.timestamp(),
+            now(),
+            row["embedding"] if embedding is None else embedding_blob(embedding),
+            row["seq"],
+        ),
     )
     if text is not None:
         conn.execute("UPDATE memories_fts SET terms = ? WHERE rowid = ?", (index_text(new_text), row["seq"]))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StorageError
-from ..models import HistoryEvent, Memory, Message, MemoryStoreInfo, Metadata, RequestRecord
+from ..models import HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
 from ..scope import Scope
 
 SCHEMA_VERSION = 1

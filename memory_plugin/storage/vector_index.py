@@ -9,6 +9,7 @@ removed, so a crash at any point (even during the rebuild) costs time, never dat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -32,8 +33,13 @@ _NEEDS_REBUILD = "index_needs_rebuild"
 def _index_metadata(row: Any) -> dict[str, Any]:
     metadata = {INDEX_METADATA_PREFIX + k: v for k, v in json.loads(row["metadata"]).items()}
     metadata.update(
-        app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"],
-        memory_type=row["memory_type"], event_time=row["event_time"], seq=row["seq"],
+        app_id=row["app_id"],
+        tenant_id=row["tenant_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        memory_type=row["memory_type"],
+        event_time=row["event_time"],
+        seq=row["seq"],
     )
     return metadata
 
@@ -89,7 +95,9 @@ class VectorIndex:
                 return []
             try:
                 result = collection.query(
-                    query_embeddings=[vector.tolist()], n_results=min(n_results, count), where=where,
+                    query_embeddings=[vector.tolist()],
+                    n_results=min(n_results, count),
+                    where=where,
                     include=["metadatas"],
                 )
             except Exception as e:  # Chroma raises many kinds; all mean the index could not answer
@@ -99,10 +107,8 @@ class VectorIndex:
     def drop_store(self, store_id: int) -> None:
         with self._lock:
             if self._client is not None:
-                try:
+                with contextlib.suppress(Exception):  # absent collection: nothing to drop
                     self._client.delete_collection(f"store-{store_id}")
-                except Exception:  # absent collection: nothing to drop
-                    pass
 
     def close(self) -> None:
         with self._lock:
@@ -115,11 +121,12 @@ class VectorIndex:
 
     def _open_client(self, generation: int) -> None:
         import chromadb
+        from chromadb.config import Settings
 
         path = self._folder / f"index-{generation}"
         path.mkdir(parents=True, exist_ok=True)
         self._client = chromadb.PersistentClient(
-            path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+            path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
         )
 
     def _collection(self, store_id: int) -> Any:

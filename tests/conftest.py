@@ -1,0 +1,116 @@
+"""Shared fixtures. The deterministic fake embedder lives here once; quality and end-to-end tests use the real
+local model (``real_embedder``)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from memory_plugin import AsyncMemoryClient, Embedder, MemoryClient, Scope
+from memory_plugin.retrieval import stem, terms
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+FAKE_DIMENSION = 256
+
+
+def fake_vectors(texts: list[str]) -> list[list[float]]:
+    """Bag of stemmed words hashed into 256 signed buckets: texts sharing words are similar, deterministically."""
+    rows = []
+    for text in texts:
+        vector = np.zeros(FAKE_DIMENSION)
+        for term in terms(text) or ["<empty>"]:
+            digest = hashlib.md5(stem(term).encode()).digest()
+            vector[digest[0]] += 1.0 if digest[1] % 2 else -1.0
+        rows.append(vector.tolist())
+    return rows
+
+
+def make_fake_embedder() -> Embedder:
+    return Embedder(fake_vectors, name="fake-hash-256", dimension=FAKE_DIMENSION)
+
+
+@pytest.fixture
+def fake_embedder() -> Embedder:
+    return make_fake_embedder()
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Embedder:
+    from memory_plugin.embedding import local_embedder
+
+    return local_embedder()
+
+
+SCOPE = Scope(app_id="app-001", tenant_id="user-001", agent_id="assistant", run_id="session-001")
+
+
+@pytest.fixture
+def scope() -> Scope:
+    return SCOPE
+
+
+@pytest.fixture
+def client(tmp_path: Path, fake_embedder: Embedder) -> Iterator[MemoryClient]:
+    with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+        yield c
+
+
+class AsyncAsSync:
+    """Runs an async object's coroutine methods on a private event loop thread, so the same conformance tests
+    drive the sync and the async API."""
+
+    def __init__(self, target: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._target, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            result = attribute(*args, **kwargs)
+            if asyncio.iscoroutine(result):
+                return asyncio.run_coroutine_threadsafe(result, self._loop).result(timeout=120)
+            return result
+
+        return call
+
+
+@pytest.fixture
+def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    loop.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def api(request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: Embedder) -> Iterator[Any]:
+    """A memory store named ``conformance`` through the sync API or the async API (same contract)."""
+    if request.param == "sync":
+        with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+            yield c.create_memory_store("conformance", description="sync")
+        return
+    loop = request.getfixturevalue("event_loop_thread")
+    client = AsyncAsSync(AsyncMemoryClient(path=tmp_path / "data", embedder=fake_embedder), loop)
+    yield AsyncAsSync(client.create_memory_store("conformance", description="async"), loop)
+    client.close()
+
+
+def turn(role: str, content: str, **extra: Any) -> dict[str, Any]:
+    return {"role": role, "content": content, **extra}
+
+
+Factory = Callable[..., Any]
