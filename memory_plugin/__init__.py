@@ -22,7 +22,15 @@ from .errors import (
     StorageError,
     StoreLockedError,
 )
-from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryUpdate, NewMemory, TurnExtractor
+from .extraction import (
+    ExtractionInput,
+    Extractor,
+    MemoryDeletion,
+    MemoryOperation,
+    MemoryUpdate,
+    NewMemory,
+    TurnExtractor,
+)
 from .models import (
     AddResult,
     HistoryEvent,
@@ -54,6 +62,7 @@ __all__ = [
     "Memory",
     "MemoryClient",
     "MemoryDeletion",
+    "MemoryOperation",
     "MemoryNotFoundError",
     "MemoryPluginError",
     "MemoryStore",

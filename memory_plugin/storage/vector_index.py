@@ -52,6 +52,7 @@ class VectorIndex:
         self._record = record
         self._client: Any = None
         self._lock = threading.Lock()
+        self._rebuilding = False
 
     def mark_unclean(self) -> None:
         """The last owner did not close cleanly: Chroma's files may be damaged; rebuild before the next use."""
@@ -66,27 +67,26 @@ class VectorIndex:
         return int(count) + (1 if self._record.get_meta(_NEEDS_REBUILD) == "1" else 0)
 
     @contextmanager
-    def _ready(self, wait: bool) -> Iterator[bool]:
-        if not self._lock.acquire(blocking=wait):
+    def _ready(self, wait_for_rebuild: bool) -> Iterator[bool]:
+        """Hold the index up to date; yields False instead of waiting while a full rebuild runs elsewhere."""
+        if self._rebuilding and not wait_for_rebuild:
             yield False
             return
-        try:
+        with self._lock:
             self._catch_up_locked()
             yield True
-        finally:
-            self._lock.release()
 
     def catch_up(self) -> None:
         """Apply every pending change (rebuilding first if needed)."""
-        with self._ready(wait=True):
+        with self._ready(wait_for_rebuild=True):
             pass
 
     def query(
         self, store_id: int, vector: np.ndarray, n_results: int, where: dict[str, Any] | None
     ) -> list[int] | None:
-        """Record positions of the nearest memories (best first), or ``None`` if the index is busy (being
-        rebuilt by another thread): the caller then scans the record instead."""
-        with self._ready(wait=False) as ready:
+        """Record positions of the nearest memories (best first), or ``None`` while another thread rebuilds the
+        index: the caller then scans the record instead."""
+        with self._ready(wait_for_rebuild=False) as ready:
             if not ready:
                 return None
             collection = self._collection(store_id)
@@ -182,6 +182,13 @@ class VectorIndex:
 
     def _rebuild(self) -> None:
         """Build the whole index afresh in a new folder from the record, then remove the old folders."""
+        self._rebuilding = True
+        try:
+            self._rebuild_locked()
+        finally:
+            self._rebuilding = False
+
+    def _rebuild_locked(self) -> None:
         self._close_client()
         generation = int(self._record.get_meta(_GENERATION) or 0) + 1
         for old in self._folder.glob("index-*"):
