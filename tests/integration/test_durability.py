@@ -22,15 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 def start_child(mode: str, path: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    errors = open(path.parent / f"{mode}.stderr", "w")  # a file, not a pipe: a full pipe would block the child
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.crash_child", mode, str(path)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
+    # stderr goes to a file, not a pipe: a full pipe would block the child.
+    with open(path.parent / f"{mode}.stderr", "w") as errors:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.crash_child", mode, str(path)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+        )
 
 
 def read_line(child: subprocess.Popen[str]) -> str:
