@@ -13,6 +13,9 @@ What is measured
    for one tenant, no ``where`` for all), after embedding the query with the same model.
 3. The ratio ours/floor of every number (latency: above 1 is slower; throughput: below 1 is slower).
 
+Ours and the floor take turns, batch by batch and query by query (same query, same tenant), with the order flipped
+each time, so that other load on the machine and warm caches weigh on both sides alike.
+
 To fill 10k-100k memories quickly, the texts are drawn from a pool of a few thousand distinct synthetic sentences
 embedded once with the real model; the stores being filled get a cached embedder with the default model's name
 (documents are looked up in the cache, queries go to the real model), so what is stored and searched is exactly
@@ -40,7 +43,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import argparse
-import itertools
 import json
 import random
 import sys
@@ -50,7 +52,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -62,51 +64,128 @@ AGENTS = ("planner", "companion")
 TOP_K = 10
 FILL_BATCH = 100  # messages per store.add call when filling (the API maximum)
 CHROMA_BATCH = 5000  # below Chroma's maximum batch size
+T = TypeVar("T")
 
 # ---- synthetic sentences -------------------------------------------------------------------------------------
 
 PEOPLE = (
-    ("Alice", "her"), ("Bob", "his"), ("Carmen", "her"), ("Deepak", "his"), ("Elena", "her"), ("Farid", "his"),
-    ("Grace", "her"), ("Hiroshi", "his"), ("Ingrid", "her"), ("Jamal", "his"), ("Keiko", "her"), ("Liam", "his"),
-    ("Mei", "her"), ("Nikolai", "his"), ("Olivia", "her"), ("Pablo", "his"), ("Quinn", "their"), ("Rosa", "her"),
-    ("Sanjay", "his"), ("Tara", "her"), ("Umar", "his"), ("Vera", "her"), ("Wes", "his"), ("Yara", "her"),
+    ("Alice", "her"),
+    ("Bob", "his"),
+    ("Carmen", "her"),
+    ("Deepak", "his"),
+    ("Elena", "her"),
+    ("Farid", "his"),
+    ("Grace", "her"),
+    ("Hiroshi", "his"),
+    ("Ingrid", "her"),
+    ("Jamal", "his"),
+    ("Keiko", "her"),
+    ("Liam", "his"),
+    ("Mei", "her"),
+    ("Nikolai", "his"),
+    ("Olivia", "her"),
+    ("Pablo", "his"),
+    ("Quinn", "their"),
+    ("Rosa", "her"),
+    ("Sanjay", "his"),
+    ("Tara", "her"),
+    ("Umar", "his"),
+    ("Vera", "her"),
+    ("Wes", "his"),
+    ("Yara", "her"),
 )
 # (past tense as told, base form for questions)
 ACTIVITIES = (
-    ("went hiking", "go hiking"), ("played tennis", "play tennis"), ("cooked a Thai curry", "cook a Thai curry"),
-    ("read a mystery novel", "read a mystery novel"), ("went swimming", "go swimming"),
-    ("practised the violin", "practise the violin"), ("painted a watercolour landscape", "paint a landscape"),
-    ("went birdwatching", "go birdwatching"), ("baked sourdough bread", "bake sourdough bread"),
-    ("rode a mountain bike", "ride a mountain bike"), ("went to a jazz concert", "go to a jazz concert"),
-    ("had a picnic", "have a picnic"), ("went fishing", "go fishing"), ("ran a half marathon", "run a half marathon"),
-    ("planted tomatoes", "plant tomatoes"), ("played chess", "play chess"), ("went kayaking", "go kayaking"),
-    ("watched a documentary about whales", "watch a documentary"), ("did yoga", "do yoga"),
-    ("visited an art museum", "visit a museum"), ("went skiing", "go skiing"), ("learned to make sushi", "make sushi"),
+    ("went hiking", "go hiking"),
+    ("played tennis", "play tennis"),
+    ("cooked a Thai curry", "cook a Thai curry"),
+    ("read a mystery novel", "read a mystery novel"),
+    ("went swimming", "go swimming"),
+    ("practised the violin", "practise the violin"),
+    ("painted a watercolour landscape", "paint a landscape"),
+    ("went birdwatching", "go birdwatching"),
+    ("baked sourdough bread", "bake sourdough bread"),
+    ("rode a mountain bike", "ride a mountain bike"),
+    ("went to a jazz concert", "go to a jazz concert"),
+    ("had a picnic", "have a picnic"),
+    ("went fishing", "go fishing"),
+    ("ran a half marathon", "run a half marathon"),
+    ("planted tomatoes", "plant tomatoes"),
+    ("played chess", "play chess"),
+    ("went kayaking", "go kayaking"),
+    ("watched a documentary about whales", "watch a documentary"),
+    ("did yoga", "do yoga"),
+    ("visited an art museum", "visit a museum"),
+    ("went skiing", "go skiing"),
+    ("learned to make sushi", "make sushi"),
 )
 PLACES = (
-    "near the lake", "in the old town", "at the community centre", "by the river", "in the national park",
-    "at the beach", "in the city park", "on the mountain trail", "at a friend's cabin", "downtown",
-    "in the botanical garden", "at the harbour", "in the countryside", "at the sports club", "in Lisbon",
-    "in Kyoto", "in Vancouver", "in the backyard",
+    "near the lake",
+    "in the old town",
+    "at the community centre",
+    "by the river",
+    "in the national park",
+    "at the beach",
+    "in the city park",
+    "on the mountain trail",
+    "at a friend's cabin",
+    "downtown",
+    "in the botanical garden",
+    "at the harbour",
+    "in the countryside",
+    "at the sports club",
+    "in Lisbon",
+    "in Kyoto",
+    "in Vancouver",
+    "in the backyard",
 )
 TIMES = (
-    "last Sunday", "on Friday evening", "yesterday morning", "two weeks ago", "last summer", "over the holidays",
-    "on Tuesday night", "last weekend", "early this morning", "in March", "during the spring break",
+    "last Sunday",
+    "on Friday evening",
+    "yesterday morning",
+    "two weeks ago",
+    "last summer",
+    "over the holidays",
+    "on Tuesday night",
+    "last weekend",
+    "early this morning",
+    "in March",
+    "during the spring break",
     "on their birthday",
 )
 COMPANIONS = (
-    "with {pos} dog", "with {pos} sister", "with {pos} brother", "with a colleague", "with {pos} kids",
-    "with {pos} best friend", "alone", "with {pos} partner", "with the running club", "with {pos} grandmother",
+    "with {pos} dog",
+    "with {pos} sister",
+    "with {pos} brother",
+    "with a colleague",
+    "with {pos} kids",
+    "with {pos} best friend",
+    "alone",
+    "with {pos} partner",
+    "with the running club",
+    "with {pos} grandmother",
 )
 PREFERENCES = (
-    "prefers green tea to coffee", "is allergic to peanuts", "is vegetarian", "loves spicy food",
-    "wants to learn Spanish", "is training for a triathlon", "works night shifts at the hospital",
-    "is saving money for a trip to Iceland", "hates crowded places", "collects vinyl records",
+    "prefers green tea to coffee",
+    "is allergic to peanuts",
+    "is vegetarian",
+    "loves spicy food",
+    "wants to learn Spanish",
+    "is training for a triathlon",
+    "works night shifts at the hospital",
+    "is saving money for a trip to Iceland",
+    "hates crowded places",
+    "collects vinyl records",
 )
 QUESTION_TEMPLATES = (
-    "Where did {name} {base}?", "Who did {name} {base} with?", "When did {name} {base}?",
-    "What did {name} do {time}?", "What did {name} do {place}?", "Has {name} ever tried to {base}?",
-    "What does {name} like to eat or drink?", "Which activities does {name} enjoy {place}?",
+    "Where did {name} {base}?",
+    "Who did {name} {base} with?",
+    "When did {name} {base}?",
+    "What did {name} do {time}?",
+    "What did {name} do {place}?",
+    "Has {name} ever tried to {base}?",
+    "What does {name} like to eat or drink?",
+    "Which activities does {name} enjoy {place}?",
 )
 
 
@@ -157,15 +236,24 @@ class Latency:
     p50_ms: float
     p95_ms: float
 
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> Latency:
+        ms = np.asarray(seconds) * 1000
+        return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 95)))
 
-def time_calls(call: Callable[[str], object], queries: Sequence[str]) -> Latency:
-    """p50/p95 in ms of ``call(query)`` over ``queries``."""
-    samples = []
-    for query in queries:
-        started = time.perf_counter()
-        call(query)
-        samples.append((time.perf_counter() - started) * 1000)
-    return Latency(float(np.percentile(samples, 50)), float(np.percentile(samples, 95)))
+
+def interleaved(sides: dict[str, Callable[[T], object]], items: Sequence[T]) -> dict[str, list[float]]:
+    """Seconds each side takes for each item. Sides take turns on every item, and the order flips from one item
+    to the next, so that load from elsewhere on the machine (and warm caches) falls on all sides alike."""
+    samples: dict[str, list[float]] = {name: [] for name in sides}
+    order = list(sides.items())
+    for item in items:
+        for name, call in order:
+            started = time.perf_counter()
+            call(item)
+            samples[name].append(time.perf_counter() - started)
+        order.reverse()
+    return samples
 
 
 @dataclass
@@ -234,40 +322,41 @@ def chroma_collection(folder: Path) -> Any:
 # ---- 1. add throughput ---------------------------------------------------------------------------------------
 
 
-def ours_add_throughput(texts: Sequence[str], batch: int, folder: Path) -> tuple[float, float]:
-    """Memories/s through ``store.add`` with the default embedder: request path only, and including the time to
-    bring the vector index up to date afterwards."""
-    with MemoryClient(path=folder) as client:
-        store = client.create_memory_store("add-bench", description="add throughput")
-        scope = Scope(app_id=APP_ID, tenant_id="tenant-add", agent_id=AGENTS[0], run_id="run-0")
-        with stopwatch() as adds:
-            for start in range(0, len(texts), batch):
-                store.add(scope, messages=conversation(texts[start : start + batch]), sync=True)
-        with stopwatch() as index:
-            client._engine.index.catch_up()
-    return len(texts) / adds[0], len(texts) / (adds[0] + index[0])
-
-
-def floor_add_throughput(texts: Sequence[str], batch: int, folder: Path) -> float:
-    """Memories/s for embedding with the same model and ``collection.add`` on a bare Chroma collection."""
+def measure_add(report: Report, texts: Sequence[str], batch: int, workdir: Path) -> None:
+    """Ours and the floor add the same batches, taking turns batch by batch."""
+    log(f"add throughput: {len(texts)} memories, {batch} messages per call, real model")
     model = local_embedder()
-    collection = chroma_collection(folder)
-    with stopwatch() as elapsed:
-        for start in range(0, len(texts), batch):
-            chunk = list(texts[start : start + batch])
-            collection.add(
-                ids=[f"m{start + i}" for i in range(len(chunk))], embeddings=model.embed_documents(chunk),
+    batches = [(start, list(texts[start : start + batch])) for start in range(0, len(texts), batch)]
+    scope = Scope(app_id=APP_ID, tenant_id="tenant-add", agent_id=AGENTS[0], run_id="run-0")
+    collection = chroma_collection(workdir / "add-floor")
+    with MemoryClient(path=workdir / "add-ours") as client:
+        store = client.create_memory_store("add-bench", description="add throughput")
+
+        def ours(item: tuple[int, list[str]]) -> object:
+            return store.add(scope, messages=conversation(item[1]), sync=True)
+
+        def floor(item: tuple[int, list[str]]) -> object:
+            start, chunk = item
+            return collection.add(
+                ids=[f"m{start + i}" for i in range(len(chunk))],
+                embeddings=model.embed_documents(chunk),
                 metadatas=[{"tenant_id": "tenant-add"}] * len(chunk),
             )
-    return len(texts) / elapsed[0]
 
-
-def measure_add(report: Report, texts: Sequence[str], batch: int, workdir: Path) -> None:
-    log(f"add throughput: {len(texts)} memories, {batch} messages per call, real model")
-    ours, ours_indexed = ours_add_throughput(texts, batch, workdir / "add-ours")
-    floor = floor_add_throughput(texts, batch, workdir / "add-floor")
-    report.rows.append(Row(f"add, {batch}/call (request path)", "mem/s", ours, floor))
-    report.rows.append(Row(f"add, {batch}/call (+ index catch-up)", "mem/s", ours_indexed, floor))
+        seconds = {name: sum(s) for name, s in interleaved({"ours": ours, "floor": floor}, batches).items()}
+        with stopwatch() as index:
+            client._engine.index.catch_up()
+    report.rows.append(
+        Row(f"add, {batch}/call (request path)", "mem/s", len(texts) / seconds["ours"], len(texts) / seconds["floor"])
+    )
+    report.rows.append(
+        Row(
+            f"add, {batch}/call (+ index catch-up)",
+            "mem/s",
+            len(texts) / (seconds["ours"] + index[0]),
+            len(texts) / seconds["floor"],
+        )
+    )
 
 
 # ---- 2. search latency at a size ------------------------------------------------------------------------------
@@ -311,43 +400,44 @@ def tenant_scope(tenant: str) -> Scope:
     return Scope(app_id=APP_ID, tenant_id=tenant, agent_id="*", run_id="*")
 
 
-def ours_latencies(store: MemoryStore, tenants: Sequence[str], queries: Sequence[str]) -> tuple[Latency, Latency]:
-    """(single tenant, all tenants) latencies of ``store.search``, each scope warmed up once first."""
-    all_scope = tenant_scope("*")
-    store.search(tenant_scope(tenants[0]), queries[0], top_k=TOP_K)
-    rotation = itertools.cycle(tenants)
-    single = time_calls(lambda q: store.search(tenant_scope(next(rotation)), q, top_k=TOP_K), queries)
-    store.search(all_scope, queries[0], top_k=TOP_K)
-    everyone = time_calls(lambda q: store.search(all_scope, q, top_k=TOP_K), queries)
-    return single, everyone
+Probe = tuple[str, str]  # (query, tenant)
 
 
-def floor_latencies(collection: Any, tenants: Sequence[str], queries: Sequence[str]) -> tuple[Latency, Latency]:
-    """The same two latencies on the bare collection: embed the query with the real model, then query Chroma."""
+def search_sides(store: MemoryStore, collection: Any, all_tenants: bool) -> dict[str, Callable[[Probe], object]]:
+    """One search through our API and the same search on the bare collection (query embedding included)."""
     model = local_embedder()
 
-    def one_tenant(query: str, tenant: str) -> object:
-        vector = model.embed_query(query)
-        return collection.query(query_embeddings=[vector], n_results=TOP_K, where={"tenant_id": tenant})
+    def ours(probe: Probe) -> object:
+        query, tenant = probe
+        return store.search(tenant_scope("*" if all_tenants else tenant), query, top_k=TOP_K)
 
-    def everyone(query: str) -> object:
-        return collection.query(query_embeddings=[model.embed_query(query)], n_results=TOP_K)
+    def floor(probe: Probe) -> object:
+        query, tenant = probe
+        where = None if all_tenants else {"tenant_id": tenant}
+        return collection.query(query_embeddings=[model.embed_query(query)], n_results=TOP_K, where=where)
 
-    one_tenant(queries[0], tenants[0])
-    rotation = itertools.cycle(tenants)
-    single = time_calls(lambda q: one_tenant(q, next(rotation)), queries)
-    everyone(queries[0])
-    return single, time_calls(everyone, queries)
+    return {"ours": ours, "floor": floor}
 
 
-def add_latency_rows(report: Report, size: int, scope_label: str, ours: Latency, floor: Latency) -> None:
-    report.rows.append(Row(f"search {size:,} {scope_label} p50", "ms", ours.p50_ms, floor.p50_ms))
-    report.rows.append(Row(f"search {size:,} {scope_label} p95", "ms", ours.p95_ms, floor.p95_ms))
+def measure_latencies(
+    report: Report, label: str, sides: dict[str, Callable[[Probe], object]], probes: Sequence[Probe]
+) -> None:
+    """Warm each side up once, then time them in turns over ``probes``."""
+    for call in sides.values():
+        call(probes[0])
+    latency = {name: Latency.of(seconds) for name, seconds in interleaved(sides, probes).items()}
+    report.rows.append(Row(f"{label} p50", "ms", latency["ours"].p50_ms, latency["floor"].p50_ms))
+    report.rows.append(Row(f"{label} p95", "ms", latency["ours"].p95_ms, latency["floor"].p95_ms))
 
 
 def measure_size(
-    report: Report, size: int, tenants: Sequence[str], pool: Sequence[str], cache: dict[str, np.ndarray],
-    queries: Sequence[str], workdir: Path,
+    report: Report,
+    size: int,
+    tenants: Sequence[str],
+    pool: Sequence[str],
+    cache: dict[str, np.ndarray],
+    queries: Sequence[str],
+    workdir: Path,
 ) -> None:
     log(f"size {size:,}: filling {len(tenants)} tenants through store.add")
     per_tenant = assign_texts(pool, size, tenants, seed=size)
@@ -356,22 +446,22 @@ def measure_size(
         with stopwatch() as fill:
             fill_store(store, per_tenant)
         report.notes[f"{size}: fill mem/s (cached embeddings)"] = size / fill[0]
-        log(f"  filled in {fill[0]:.1f}s; timing our searches")
+        log(f"  filled in {fill[0]:.1f}s")
         catch_up_index(client, report, size)
-        ours_single, ours_all = ours_latencies(store, tenants, queries)
-    log(f"size {size:,}: filling the bare Chroma floor")
-    collection = chroma_collection(workdir / f"floor-{size}")
-    with stopwatch() as floor_fill:
-        fill_floor(collection, per_tenant, cache)
-    report.notes[f"{size}: floor fill s (chroma add, no embedding)"] = floor_fill[0]
-    floor_single, floor_all = floor_latencies(collection, tenants, queries)
-    add_latency_rows(report, size, "1 tenant", ours_single, floor_single)
-    add_latency_rows(report, size, "all tenants", ours_all, floor_all)
+        log(f"size {size:,}: filling the bare Chroma floor")
+        collection = chroma_collection(workdir / f"floor-{size}")
+        with stopwatch() as floor_fill:
+            fill_floor(collection, per_tenant, cache)
+        report.notes[f"{size}: floor fill s (chroma add, no embedding)"] = floor_fill[0]
+        log(f"size {size:,}: timing {len(queries)} searches per scope")
+        probes = [(query, tenants[i % len(tenants)]) for i, query in enumerate(queries)]
+        measure_latencies(report, f"search {size:,} 1 tenant", search_sides(store, collection, False), probes)
+        measure_latencies(report, f"search {size:,} all tenants", search_sides(store, collection, True), probes)
 
 
 def measure_query_embedding(report: Report, queries: Sequence[str]) -> None:
     model = local_embedder()
-    latency = time_calls(model.embed_query, queries)
+    latency = Latency.of(interleaved({"embed": model.embed_query}, queries)["embed"])
     report.notes["query embedding alone p50 ms"] = latency.p50_ms
     report.notes["query embedding alone p95 ms"] = latency.p95_ms
 

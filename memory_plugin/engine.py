@@ -256,8 +256,8 @@ class Engine:
 
     def _live(self, store: StoreHandle) -> None:
         self._check_open()
-        if self._stores.get(store.id) is not store:
-            raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted or reopened; get it again")
+        if store.id not in self._stores:
+            raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted")
 
     # ---- audit -----------------------------------------------------------------------------------------------
 
