@@ -29,6 +29,7 @@ from .errors import (
     MemoryPluginError,
     MemoryStoreExistsError,
     MemoryStoreNotFoundError,
+    StorageError,
 )
 from .extraction import (
     ExtractionInput,
@@ -136,7 +137,10 @@ class Engine:
 
     def __init__(self, path: Path, embedder: object = None, extractor: Extractor | None = None) -> None:
         self.path = path
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create the data folder {path}: {e.strerror}") from e
         self._lock = FolderLock(path)
         self._lock.acquire()
         try:
@@ -566,6 +570,8 @@ class Engine:
         request = self._extraction_input(store, scope, messages, payload["text"], payload["metadata"], when, first_seq)
         prepared = self._prepare(store, self._extract(store, request), when)
         with self.record.transaction() as conn:
+            if conn.execute("SELECT 1 FROM jobs WHERE seq = ?", (job["seq"],)).fetchone() is None:
+                return  # the store was deleted while extracting: nothing to write
             self._apply(conn, store, scope, prepared, when, job["request_id"])
             conn.execute("DELETE FROM jobs WHERE seq = ?", (job["seq"],))
 

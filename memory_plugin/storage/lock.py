@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import StoreLockedError
+from ..errors import StorageError, StoreLockedError
 
 _held_in_process: set[str] = set()
 _held_lock = threading.Lock()
@@ -35,7 +35,10 @@ class FolderLock:
                     f"data folder {self.path.parent} is already open in this process (pid {os.getpid()}); "
                     "share one MemoryClient or close the other first"
                 )
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise StorageError(f"cannot open the data folder {self.path.parent}: {e.strerror}") from e
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

@@ -185,3 +185,12 @@ async def test_async_client_as_context_manager(tmp_path: Path) -> None:
         assert (await store.info()).name == "agent_memory"
         assert (await client.get_memory_store("agent_memory")).name == "agent_memory"
         await client.delete_memory_store("agent_memory")
+
+
+def test_unwritable_folder_is_a_storage_error(tmp_path: Path, fake_embedder: Embedder) -> None:
+    from memory_plugin import StorageError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match="cannot create the data folder"):
+        MemoryClient(path=blocker / "data", embedder=fake_embedder)
