@@ -10,8 +10,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
 
-from .engine import Engine, StoreHandle
+from .engine import Engine
 from .extraction import Extractor
+from .ingest import StoreHandle
 from .models import (
     AddResult,
     HistoryEvent,

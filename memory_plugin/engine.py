@@ -7,23 +7,18 @@ every rule (validation, scope checks, audit, transactions), so the public surfac
 from __future__ import annotations
 
 import atexit
-import json
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from .embedding import Embedder, check_embedder_matches
 from .errors import (
     ClientClosedError,
-    ExtractionError,
     InvalidArgumentError,
     MemoryNotFoundError,
     MemoryPluginError,
@@ -32,15 +27,11 @@ from .errors import (
     StorageError,
 )
 from .extraction import (
-    ExtractionInput,
     Extractor,
-    MemoryDeletion,
-    MemoryOperation,
-    MemoryUpdate,
-    NewMemory,
     TurnExtractor,
 )
 from .filters import ReadFilter, memory_sql, scope_sql
+from .ingest import StoreHandle, apply, build_messages, enqueue_extraction, extract, extraction_input, insert_messages
 from .models import (
     AddResult,
     HistoryEvent,
@@ -70,16 +61,13 @@ from .storage.record import (
 )
 from .storage.vector_index import VectorIndex
 from .validation import (
-    MAX_METADATA_KEYS,
     check_bool,
     check_cursor,
     check_description,
     check_filters,
     check_limit,
     check_memory_id,
-    check_memory_type,
     check_memory_types,
-    check_messages,
     check_metadata,
     check_optional_time,
     check_query,
@@ -90,7 +78,7 @@ from .validation import (
     encode_cursor,
 )
 from .worker import ExtractionWorker
-from .writes import delete_memory, insert_memory, new_id, update_memory
+from .writes import delete_memory, new_id, update_memory
 
 OPERATIONS = (
     "AddMemories",
@@ -104,17 +92,6 @@ OPERATIONS = (
     "ListRequests",
     "Flush",
 )
-RECENT_CONTEXT_MESSAGES = 20
-
-
-@dataclass
-class StoreHandle:
-    """A memory store opened in this engine, with the embedder and extractor it runs with."""
-
-    id: int
-    name: str
-    embedder: Embedder
-    extractor: Extractor
 
 
 @dataclass
@@ -122,14 +99,6 @@ class _Audit:
     request_id: str
     counts: dict[str, int] = field(default_factory=dict)
     written: bool = False
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """Extractor output, validated and embedded, ready to apply in a transaction."""
-
-    operation: MemoryOperation
-    embedding: np.ndarray | None
 
 
 class Engine:
@@ -343,55 +312,21 @@ class Engine:
             call_metadata = check_metadata(metadata)
             is_sync = check_bool("sync", sync)
             when = check_optional_time("timestamp", timestamp) or to_datetime(now())
-            new_messages: list[Message] = []
-            if messages is not None:
-                for i, given in enumerate(check_messages(messages)):
-                    merged = {**call_metadata, **given.metadata}
-                    if len(merged) > MAX_METADATA_KEYS:
-                        raise InvalidArgumentError(
-                            f"messages[{i}].metadata",
-                            f"with the call's metadata it has more than {MAX_METADATA_KEYS} keys",
-                        )
-                    new_messages.append(
-                        Message(
-                            id=new_id("msg"),
-                            scope=concrete,
-                            role=given.role,  # type: ignore[arg-type]
-                            content=given.content,
-                            name=given.name,
-                            timestamp=given.timestamp or when,
-                            metadata=merged,
-                        )
-                    )
+            new_messages = [] if messages is None else build_messages(concrete, messages, call_metadata, when)
             body = None if text is None else check_text("text", text)
             if is_sync:
-                request = self._extraction_input(store, concrete, new_messages, body, call_metadata, when)
-                prepared = self._prepare(store, self._extract(store, request), when)
+                request = extraction_input(
+                    self.record, self.index, store, concrete, new_messages, body, call_metadata, when
+                )
+                prepared = extract(store, request)
             with self.record.transaction() as conn:
-                self._insert_messages(conn, store, new_messages)
+                insert_messages(conn, store.id, new_messages)
                 memories: list[Memory] = []
                 if is_sync:
-                    memories = self._apply(conn, store, concrete, prepared, when, audit.request_id)
+                    memories = apply(conn, store.id, concrete, prepared, when, audit.request_id)
                 else:
-                    payload = {
-                        "message_ids": [m.id for m in new_messages],
-                        "text": body,
-                        "metadata": call_metadata,
-                        "timestamp": when.timestamp(),
-                    }
-                    conn.execute(
-                        "INSERT INTO jobs (store_id, app_id, tenant_id, agent_id, run_id, payload, state, request_id,"
-                        " created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                        (
-                            store.id,
-                            concrete.app_id,
-                            concrete.tenant_id,
-                            concrete.agent_id,
-                            concrete.run_id,
-                            dumps(payload),
-                            audit.request_id,
-                            now(),
-                        ),
+                    enqueue_extraction(
+                        conn, store.id, concrete, new_messages, body, call_metadata, when, audit.request_id
                     )
                 audit.counts.update(messages=len(new_messages), memories=len(memories), pending=int(not is_sync))
                 self._commit_audit(conn, store, "AddMemories", concrete, audit, started)
@@ -403,177 +338,6 @@ class Engine:
                 pending=not is_sync,
                 request_id=audit.request_id,
             )
-
-    def _insert_messages(self, conn: sqlite3.Connection, store: StoreHandle, messages: list[Message]) -> None:
-        conn.executemany(
-            "INSERT INTO messages (id, store_id, app_id, tenant_id, agent_id, run_id, role, content, name, timestamp,"
-            " metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    m.id,
-                    store.id,
-                    m.scope.app_id,
-                    m.scope.tenant_id,
-                    m.scope.agent_id,
-                    m.scope.run_id,
-                    m.role,
-                    m.content,
-                    m.name,
-                    m.timestamp.timestamp(),
-                    dumps(m.metadata),
-                )
-                for m in messages
-            ],
-        )
-
-    def _extraction_input(
-        self,
-        store: StoreHandle,
-        scope: Scope,
-        messages: list[Message],
-        text: str | None,
-        metadata: dict[str, Any],
-        when: datetime,
-        before_seq: int | None = None,
-    ) -> ExtractionInput:
-        with self.record.reading() as conn:
-            clauses, params = scope_sql(scope, "m")
-            if before_seq is not None:
-                clauses.append("m.seq < ?")
-                params.append(before_seq)
-            rows = conn.execute(
-                f"SELECT * FROM messages m WHERE m.store_id = ? AND {' AND '.join(clauses)}"
-                " ORDER BY m.seq DESC LIMIT ?",
-                [store.id, *params, RECENT_CONTEXT_MESSAGES],
-            ).fetchall()
-        tenant_scope = scope.with_(agent_id="*", run_id="*")
-
-        def related(query: str, k: int) -> list[Memory]:
-            read = ReadFilter(store.id, tenant_scope)
-            found = hybrid_search(self.record, self.index, read, query, store.embedder.embed_query(query), k, True)
-            return [memory for memory, _ in found.hits]
-
-        return ExtractionInput(
-            scope=scope,
-            messages=messages,
-            text=text,
-            metadata=metadata,
-            timestamp=when,
-            recent=[row_message(r) for r in reversed(rows)],
-            related=related,
-        )
-
-    @staticmethod
-    def _extract(store: StoreHandle, request: ExtractionInput) -> list[MemoryOperation]:
-        try:
-            return list(store.extractor.extract(request))
-        except MemoryPluginError:
-            raise
-        except Exception as e:  # the extractor is user code (an LLM call): one documented error
-            raise ExtractionError(f"extractor {type(store.extractor).__name__} failed: {type(e).__name__}: {e}") from e
-
-    @staticmethod
-    def _prepare(store: StoreHandle, operations: list[MemoryOperation], when: datetime) -> list[_Prepared]:
-        """Validate what the extractor returned and embed every new text in one batch."""
-        try:
-            for op in operations:
-                if isinstance(op, NewMemory):
-                    check_text("memory.text", op.text)
-                    check_memory_type(op.memory_type)
-                    check_metadata(op.metadata)
-                elif isinstance(op, MemoryUpdate):
-                    check_memory_id(op.memory_id)
-                    if op.text is not None:
-                        check_text("memory.text", op.text)
-                    check_metadata(op.metadata)
-                elif isinstance(op, MemoryDeletion):
-                    check_memory_id(op.memory_id)
-                else:
-                    raise InvalidArgumentError("operation", f"unknown extractor operation {type(op).__name__}")
-        except InvalidArgumentError as e:
-            raise ExtractionError(f"extractor returned an invalid operation: {e}") from e
-        texts = [op.text for op in operations if isinstance(op, (NewMemory, MemoryUpdate)) and op.text is not None]
-        vectors = iter(store.embedder.embed_documents(texts))
-        return [
-            _Prepared(op, next(vectors) if isinstance(op, (NewMemory, MemoryUpdate)) and op.text is not None else None)
-            for op in operations
-        ]
-
-    def _apply(
-        self,
-        conn: sqlite3.Connection,
-        store: StoreHandle,
-        scope: Scope,
-        prepared: list[_Prepared],
-        when: datetime,
-        request_id: str,
-    ) -> list[Memory]:
-        """Apply extractor operations; updates and deletions reach only memories of the same app and tenant."""
-        memories: list[Memory] = []
-        for item in prepared:
-            op = item.operation
-            if isinstance(op, NewMemory):
-                assert item.embedding is not None
-                memories.append(
-                    insert_memory(
-                        conn,
-                        store.id,
-                        scope,
-                        text=op.text,
-                        memory_type=op.memory_type,
-                        metadata=dict(op.metadata),
-                        event_time=op.event_time or when,
-                        source_message_ids=list(op.source_message_ids),
-                        embedding=item.embedding,
-                        request_id=request_id,
-                    )
-                )
-                continue
-            row = conn.execute(
-                "SELECT * FROM memories WHERE id = ? AND store_id = ? AND app_id = ? AND tenant_id = ?",
-                (op.memory_id, store.id, scope.app_id, scope.tenant_id),
-            ).fetchone()
-            if row is None:
-                continue  # the extractor named a memory that is gone or not this tenant's: nothing to change
-            if isinstance(op, MemoryUpdate):
-                memories.append(
-                    update_memory(
-                        conn,
-                        row,
-                        text=op.text,
-                        metadata=None if op.metadata is None else dict(op.metadata),
-                        event_time=op.event_time,
-                        embedding=item.embedding,
-                        request_id=request_id,
-                    )
-                )
-            else:
-                delete_memory(conn, row, request_id)
-        return memories
-
-    def run_job(self, store: StoreHandle, job: sqlite3.Row) -> None:
-        """Extract one background job and apply it, marking it done in the same transaction."""
-        payload = json.loads(job["payload"])
-        scope = Scope(app_id=job["app_id"], tenant_id=job["tenant_id"], agent_id=job["agent_id"], run_id=job["run_id"])
-        with self.record.reading() as conn:
-            ids = payload["message_ids"]
-            rows = (
-                conn.execute(
-                    f"SELECT * FROM messages WHERE id IN ({','.join('?' * len(ids))}) ORDER BY seq", ids
-                ).fetchall()
-                if ids
-                else []
-            )
-        messages = [row_message(r) for r in rows]
-        when = to_datetime(payload["timestamp"])
-        first_seq = int(rows[0]["seq"]) if rows else None
-        request = self._extraction_input(store, scope, messages, payload["text"], payload["metadata"], when, first_seq)
-        prepared = self._prepare(store, self._extract(store, request), when)
-        with self.record.transaction() as conn:
-            if conn.execute("SELECT 1 FROM jobs WHERE seq = ?", (job["seq"],)).fetchone() is None:
-                return  # the store was deleted while extracting: nothing to write
-            self._apply(conn, store, scope, prepared, when, job["request_id"])
-            conn.execute("DELETE FROM jobs WHERE seq = ?", (job["seq"],))
 
     def notify_jobs(self) -> None:
         with self.jobs_changed:

@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from .errors import MemoryPluginError
+from .ingest import run_job
 from .storage.record import now
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class ExtractionWorker:
         try:
             if store is None:
                 raise MemoryPluginError("the memory store was closed or deleted")
-            self._engine.run_job(store, job)
+            run_job(self._engine.record, self._engine.index, store, job)
         except Exception as e:  # any failure is recorded on the job; the worker lives on
             attempts = int(job["attempts"]) + 1
             state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
