@@ -7,11 +7,9 @@ all-MiniLM-L6-v2 model. Run it with ``make demo``.
 from __future__ import annotations
 
 import asyncio
-import os
+import contextlib
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryStoreNotFoundError, Scope  # noqa: E402
+from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryStoreNotFoundError, Scope
 
 STORE = "quickstart_demo"
 MONDAY = Scope(app_id="demo-app", tenant_id="user-001", agent_id="assistant", run_id="session-monday")
@@ -20,10 +18,8 @@ FRIDAY = MONDAY.with_(run_id="session-friday")
 
 def fresh_store(client: MemoryClient) -> None:
     """The demo starts from an empty store of its own each time (other stores in the folder are untouched)."""
-    try:
+    with contextlib.suppress(MemoryStoreNotFoundError):
         client.delete_memory_store(STORE)
-    except MemoryStoreNotFoundError:
-        pass
     client.create_memory_store(STORE, description="Quick start demo memories")
 
 
