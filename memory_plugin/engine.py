@@ -96,9 +96,30 @@ OPERATIONS = (
 
 @dataclass
 class _Audit:
-    request_id: str
+    """The audit record of one public call, written once: inside the call's own transaction for writes, or
+    after the call for reads and failures."""
+
+    store_id: int
+    operation: str
+    scope: object
+    request_id: str = field(default_factory=lambda: new_id("req"))
+    started: float = field(default_factory=time.perf_counter)
     counts: dict[str, int] = field(default_factory=dict)
     written: bool = False
+
+    def write(self, conn: sqlite3.Connection, outcome: str = "ok", error: str | None = None) -> None:
+        try:
+            parsed: Scope | None = None if self.scope is None else Scope.parse(self.scope)
+        except MemoryPluginError:
+            parsed = None  # the scope itself was the bad input: the record keeps no scope
+        segments = [None] * 4 if parsed is None else [segment_text(v) for v in parsed.segments().values()]
+        conn.execute(
+            "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
+            " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.request_id, self.store_id, self.operation, *segments, outcome, error,
+             (time.perf_counter() - self.started) * 1000, now(), dumps(self.counts)),
+        )  # fmt: skip
+        self.written = True
 
 
 class Engine:
@@ -236,61 +257,22 @@ class Engine:
 
     @contextmanager
     def _audited(self, store: StoreHandle, operation: str, scope: object) -> Iterator[_Audit]:
-        """Record one public call: outcome, latency, counts. Writes put their record in their own transaction."""
+        """Record one public call: outcome, latency, counts."""
         self._live(store)
-        audit = _Audit(new_id("req"))
-        started = time.perf_counter()
+        audit = _Audit(store.id, operation, scope)
         try:
             yield audit
         except BaseException as e:
             outcome = type(e).__name__ if isinstance(e, Exception) else "Interrupted"
             try:
                 with self.record.transaction() as conn:
-                    self._write_audit(conn, store, operation, scope, audit, started, outcome, str(e)[:500])
+                    audit.write(conn, outcome, str(e)[:500])
             except MemoryPluginError:
                 pass  # the original error matters more than a failed audit write (e.g. the disk is full)
             raise
         if not audit.written:
             with self.record.transaction() as conn:
-                self._write_audit(conn, store, operation, scope, audit, started)
-
-    def _write_audit(
-        self,
-        conn: sqlite3.Connection,
-        store: StoreHandle,
-        operation: str,
-        scope: object,
-        audit: _Audit,
-        started: float,
-        outcome: str = "ok",
-        error: str | None = None,
-    ) -> None:
-        try:
-            parsed: Scope | None = Scope.parse(scope) if scope is not None else None
-        except MemoryPluginError:
-            parsed = None
-        segments = [None] * 4 if parsed is None else [segment_text(v) for v in parsed.segments().values()]
-        conn.execute(
-            "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
-            " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                audit.request_id,
-                store.id,
-                operation,
-                *segments,
-                outcome,
-                error,
-                (time.perf_counter() - started) * 1000,
-                now(),
-                dumps(audit.counts),
-            ),
-        )
-        audit.written = True
-
-    def _commit_audit(
-        self, conn: sqlite3.Connection, store: StoreHandle, operation: str, scope: Scope, audit: _Audit, started: float
-    ) -> None:
-        self._write_audit(conn, store, operation, scope, audit, started)
+                audit.write(conn)
 
     # ---- writes ----------------------------------------------------------------------------------------------
 
@@ -304,7 +286,6 @@ class Engine:
         sync: object = True,
         timestamp: object = None,
     ) -> AddResult:
-        started = time.perf_counter()
         with self._audited(store, "AddMemories", scope) as audit:
             concrete = Scope.parse(scope).require_concrete("add")
             if (messages is None) == (text is None):
@@ -329,7 +310,7 @@ class Engine:
                         conn, store.id, concrete, new_messages, body, call_metadata, when, audit.request_id
                     )
                 audit.counts.update(messages=len(new_messages), memories=len(memories), pending=int(not is_sync))
-                self._commit_audit(conn, store, "AddMemories", concrete, audit, started)
+                audit.write(conn)
             if not is_sync:
                 self.notify_jobs()
             return AddResult(
@@ -356,7 +337,6 @@ class Engine:
     def update(
         self, store: StoreHandle, scope: object, memory_id: object, text: object = None, metadata: object = None
     ) -> Memory:
-        started = time.perf_counter()
         with self._audited(store, "UpdateMemory", scope) as audit:
             concrete = Scope.parse(scope).require_concrete("update")
             wanted_id = check_memory_id(memory_id)
@@ -379,18 +359,17 @@ class Engine:
                     request_id=audit.request_id,
                 )
                 audit.counts["memories"] = 1
-                self._commit_audit(conn, store, "UpdateMemory", concrete, audit, started)
+                audit.write(conn)
             return memory
 
     def delete(self, store: StoreHandle, scope: object, memory_id: object) -> None:
-        started = time.perf_counter()
         with self._audited(store, "DeleteMemory", scope) as audit:
             concrete = Scope.parse(scope).require_concrete("delete")
             wanted_id = check_memory_id(memory_id)
             with self.record.transaction() as conn:
                 delete_memory(conn, self._find(conn, store, concrete, wanted_id), audit.request_id)
                 audit.counts["memories"] = 1
-                self._commit_audit(conn, store, "DeleteMemory", concrete, audit, started)
+                audit.write(conn)
 
     # ---- reads -----------------------------------------------------------------------------------------------
 
