@@ -1,0 +1,1 @@
+"""LangChain adapters for memory_plugin (install memory-plugin[langchain])."""

@@ -1,0 +1,1 @@
+"""LlamaIndex adapters for memory_plugin (install memory-plugin[llamaindex])."""
