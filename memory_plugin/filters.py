@@ -5,6 +5,7 @@ Built fresh on every call from the scope and arguments; nothing is kept between 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,3 +110,29 @@ def index_where(read: ReadFilter) -> dict[str, Any] | None:
     if not conditions:
         return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def _scope_token(segment: str, app_id: str, value: str) -> str:
+    """An alphanumeric full-text token standing for one scope segment value (ids may hold any characters)."""
+    digest = hashlib.blake2b(f"{segment}\x1f{app_id}\x1f{value}".encode(), digest_size=10).hexdigest()
+    return segment[0] + digest
+
+
+def scope_tokens(store_id: int, scope: Scope) -> str:
+    """What the full-text index stores for a memory's scope, so that keyword search is restricted by the index
+    itself instead of ranking the whole store and filtering afterwards."""
+    tokens = [f"s{store_id}"] + [_scope_token(seg, scope.app_id, str(getattr(scope, seg))) for seg in SEGMENTS]
+    return " ".join(tokens)
+
+
+def scope_match(read: ReadFilter) -> str:
+    """The full-text expression selecting the ``scope`` column of memories inside ``read.scope``."""
+    parts = [f'scope : "s{read.store_id}"']
+    for segment in SEGMENTS:
+        value = getattr(read.scope, segment)
+        if value == WILDCARD:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        tokens = " OR ".join(f'"{_scope_token(segment, read.scope.app_id, v)}"' for v in values)
+        parts.append(f"scope : ({tokens})")
+    return " AND ".join(parts)

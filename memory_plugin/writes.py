@@ -11,6 +11,7 @@ from datetime import datetime
 
 import numpy as np
 
+from .filters import scope_tokens
 from .models import Memory, Metadata
 from .retrieval import index_text
 from .scope import Scope
@@ -96,7 +97,10 @@ def insert_memory(
         ),
     )
     seq = int(cursor.lastrowid or 0)
-    conn.execute("INSERT INTO memories_fts (rowid, terms) VALUES (?, ?)", (seq, index_text(text)))
+    conn.execute(
+        "INSERT INTO memories_fts (rowid, terms, scope) VALUES (?, ?, ?)",
+        (seq, index_text(text), scope_tokens(store_id, scope)),
+    )
     row = _fetch(conn, seq)
     _log_change(conn, store_id, row["id"])
     _history(conn, row, "created", request_id, (None, None), (text, row["metadata"]))

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS memories (
     memory_type TEXT NOT NULL, text TEXT NOT NULL, metadata TEXT NOT NULL, source_message_ids TEXT NOT NULL,
     event_time REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (store_id, app_id, tenant_id, agent_id, run_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (terms, tokenize = 'porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
+    terms, scope, tokenize = 'porter unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
     app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,

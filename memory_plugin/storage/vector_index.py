@@ -53,6 +53,7 @@ class VectorIndex:
         self._client: Any = None
         self._lock = threading.Lock()
         self._rebuilding = False
+        self._sizes: dict[int, int] = {}  # memories per store's collection, known since the last change
 
     def mark_unclean(self) -> None:
         """The last owner did not close cleanly: Chroma's files may be damaged; rebuild before the next use."""
@@ -90,7 +91,9 @@ class VectorIndex:
             if not ready:
                 return None
             collection = self._collection(store_id)
-            count = collection.count()
+            if store_id not in self._sizes:
+                self._sizes[store_id] = collection.count()
+            count = self._sizes[store_id]
             if count == 0:
                 return []
             try:
@@ -106,6 +109,7 @@ class VectorIndex:
 
     def drop_store(self, store_id: int) -> None:
         with self._lock:
+            self._sizes.pop(store_id, None)
             if self._client is not None:
                 with contextlib.suppress(Exception):  # absent collection: nothing to drop
                     self._client.delete_collection(f"store-{store_id}")
@@ -146,6 +150,7 @@ class VectorIndex:
             ).fetchall()
         if not entries:
             return
+        self._sizes.clear()
         by_store: dict[int, list[str]] = {}
         for entry in entries:
             by_store.setdefault(entry["store_id"], []).append(entry["memory_id"])
@@ -189,6 +194,7 @@ class VectorIndex:
             self._rebuilding = False
 
     def _rebuild_locked(self) -> None:
+        self._sizes.clear()
         self._close_client()
         generation = int(self._record.get_meta(_GENERATION) or 0) + 1
         for old in self._folder.glob("index-*"):

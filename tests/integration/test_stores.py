@@ -194,3 +194,19 @@ def test_unwritable_folder_is_a_storage_error(tmp_path: Path, fake_embedder: Emb
     blocker.write_text("not a folder")
     with pytest.raises(StorageError, match="cannot create the data folder"):
         MemoryClient(path=blocker / "data", embedder=fake_embedder)
+
+
+def test_index_path_over_fetches_broad_scopes_and_filters_narrow_ones(
+    client: MemoryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memory_plugin import search as search_module
+
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+    store = client.create_memory_store("s")
+    big, small = SCOPE, SCOPE.with_(tenant_id="user-small")
+    store.add(big, messages=[turn("user", f"hiking trip number {i} in the hills") for i in range(60)])
+    store.add(small, messages=[turn("user", f"hiking plan {i} for the small tenant") for i in range(5)])
+    broad = store.search(big.with_(run_id="*"), "hiking trip", top_k=10)
+    assert len(broad) == 10 and all(h.memory.scope.tenant_id == "user-001" for h in broad)
+    narrow = store.search(small.with_(run_id="*"), "hiking plan", top_k=10)
+    assert {h.memory.text for h in narrow} == {f"hiking plan {i} for the small tenant" for i in range(5)}
