@@ -13,8 +13,8 @@ What is measured
    for one tenant, no ``where`` for all), after embedding the query with the same model.
 3. The ratio ours/floor of every number (latency: above 1 is slower; throughput: below 1 is slower).
 
-Ours and the floor take turns, batch by batch and query by query (same query, same tenant), with the order flipped
-each time, so that other load on the machine and warm caches weigh on both sides alike.
+Ours and the floor take turns on the same batches and queries (same query, same tenant), ten at a time, with the
+order flipped each time, so that other load on the machine weighs on both sides alike.
 
 To fill 10k-100k memories quickly, the texts are drawn from a pool of a few thousand distinct synthetic sentences
 embedded once with the real model; the stores being filled get a cached embedder with the default model's name
@@ -25,13 +25,14 @@ pool sentences, embedded by the real model at query time.
 After each fill and before any search is timed, the vector index is brought up to date (``index.catch_up()``), so
 that neither its build nor the background worker doing it competes with the timed searches; the time this took is
 reported as "index build s" (the background worker may already have applied part of the log during the fill;
-"pending" says how many changes were left).
+"pending" says how many changes were left). ``--rebuild`` also times building the whole index afresh from the
+record, the cost the fill hides.
 
 Run::
 
     .venv/bin/python benchmarks/engine.py                                # sizes 10000,100000, 100 tenants
     .venv/bin/python benchmarks/engine.py --sizes 2000 --queries 30      # quick smoke run (< 1 minute)
-    .venv/bin/python benchmarks/engine.py --json results.json
+    .venv/bin/python benchmarks/engine.py --json results.json --rebuild
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ AGENTS = ("planner", "companion")
 TOP_K = 10
 FILL_BATCH = 100  # messages per store.add call when filling (the API maximum)
 CHROMA_BATCH = 5000  # below Chroma's maximum batch size
+BLOCK = 10  # consecutive calls per side before the other side takes its turn
 T = TypeVar("T")
 
 # ---- synthetic sentences -------------------------------------------------------------------------------------
@@ -242,16 +244,21 @@ class Latency:
         return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 95)))
 
 
-def interleaved(sides: dict[str, Callable[[T], object]], items: Sequence[T]) -> dict[str, list[float]]:
-    """Seconds each side takes for each item. Sides take turns on every item, and the order flips from one item
-    to the next, so that load from elsewhere on the machine (and warm caches) falls on all sides alike."""
+def interleaved(
+    sides: dict[str, Callable[[T], object]], items: Sequence[T], block: int = BLOCK
+) -> dict[str, list[float]]:
+    """Seconds each side takes for each item. The sides take turns, ``block`` items at a time, and the order flips
+    from one block to the next, so that load from elsewhere on the machine falls on all sides alike. Blocks rather
+    than single items keep one side's aftermath (BLAS / OpenMP threads still spinning after a call) off the other
+    side's timings."""
     samples: dict[str, list[float]] = {name: [] for name in sides}
     order = list(sides.items())
-    for item in items:
+    for start in range(0, len(items), block):
         for name, call in order:
-            started = time.perf_counter()
-            call(item)
-            samples[name].append(time.perf_counter() - started)
+            for item in items[start : start + block]:
+                started = time.perf_counter()
+                call(item)
+                samples[name].append(time.perf_counter() - started)
         order.reverse()
     return samples
 
@@ -323,7 +330,7 @@ def chroma_collection(folder: Path) -> Any:
 
 
 def measure_add(report: Report, texts: Sequence[str], batch: int, workdir: Path) -> None:
-    """Ours and the floor add the same batches, taking turns batch by batch."""
+    """Ours and the floor add the same batches, taking turns."""
     log(f"add throughput: {len(texts)} memories, {batch} messages per call, real model")
     model = local_embedder()
     batches = [(start, list(texts[start : start + batch])) for start in range(0, len(texts), batch)]
@@ -386,14 +393,21 @@ def fill_floor(collection: Any, per_tenant: dict[str, list[str]], cache: dict[st
         )
 
 
-def catch_up_index(client: MemoryClient, report: Report, size: int) -> None:
-    """Bring the vector index up to date (what the background worker would finish) and report how long it took."""
+def catch_up_index(client: MemoryClient, report: Report, size: int, rebuild: bool) -> None:
+    """Bring the vector index up to date (what the background worker would finish) and report how long it took;
+    with ``rebuild``, then also time building the whole index afresh from the record."""
     index = client._engine.index
     report.notes[f"{size}: index changes pending before catch-up"] = index.pending
     with stopwatch() as build:
         index.catch_up()
     report.notes[f"{size}: index build s"] = build[0]
     log(f"  index catch-up: {build[0]:.1f}s")
+    if rebuild:
+        index.mark_unclean()
+        with stopwatch() as full:
+            index.catch_up()
+        report.notes[f"{size}: full index rebuild s"] = full[0]
+        log(f"  full index rebuild: {full[0]:.1f}s")
 
 
 def tenant_scope(tenant: str) -> Scope:
@@ -438,6 +452,7 @@ def measure_size(
     cache: dict[str, np.ndarray],
     queries: Sequence[str],
     workdir: Path,
+    rebuild: bool,
 ) -> None:
     log(f"size {size:,}: filling {len(tenants)} tenants through store.add")
     per_tenant = assign_texts(pool, size, tenants, seed=size)
@@ -447,7 +462,7 @@ def measure_size(
             fill_store(store, per_tenant)
         report.notes[f"{size}: fill mem/s (cached embeddings)"] = size / fill[0]
         log(f"  filled in {fill[0]:.1f}s")
-        catch_up_index(client, report, size)
+        catch_up_index(client, report, size, rebuild)
         log(f"size {size:,}: filling the bare Chroma floor")
         collection = chroma_collection(workdir / f"floor-{size}")
         with stopwatch() as floor_fill:
@@ -482,6 +497,7 @@ def render(report: Report) -> str:
         lines.append(
             f"{row.label:<{width}}{row.unit:<7}{_number(row.ours):>11}{_number(row.floor):>11}{_number(row.ratio):>12}"
         )
+    lines.append("(ours/floor: latency above 1 is slower than the floor, throughput below 1 is slower)")
     lines.append("")
     lines.extend(f"{key}: {_number(value)}" for key, value in report.notes.items())
     return "\n".join(lines)
@@ -506,6 +522,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=3000, help="distinct sentences embedded once with the real model")
     parser.add_argument("--add-memories", type=int, default=2000, help="memories for the add-throughput test")
     parser.add_argument("--add-batch", type=int, default=50, help="messages per add call in the throughput test")
+    parser.add_argument(
+        "--rebuild", action="store_true", help="also time a full rebuild of the vector index at each size"
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
@@ -529,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         workdir = Path(tmp)
         measure_add(report, pool[: args.add_memories], args.add_batch, workdir)
         for size in args.sizes:
-            measure_size(report, size, tenants, pool, cache, queries, workdir)
+            measure_size(report, size, tenants, pool, cache, queries, workdir, args.rebuild)
     report.notes["wall time s"] = time.perf_counter() - started
     print(render(report))
     if args.json:
