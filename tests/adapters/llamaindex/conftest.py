@@ -66,7 +66,11 @@ class RecordingLLM(CustomLLM):
     @llm_chat_callback()
     def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         response = self._answer(messages)
-        return iter([response])
+
+        def stream() -> ChatResponseGen:
+            yield response
+
+        return stream()
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -75,7 +79,12 @@ class RecordingLLM(CustomLLM):
 
     @llm_completion_callback()
     def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
-        return iter([self.complete(prompt)])
+        response = self.complete(prompt)
+
+        def stream() -> CompletionResponseGen:
+            yield response
+
+        return stream()
 
 
 class ScriptedAgentLLM(MockFunctionCallingLLM):

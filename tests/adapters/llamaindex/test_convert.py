@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, MessageRole, TextBlock, ToolCallBlock
 from llama_index.core.utils import get_tokenizer
+
 from llama_index_memory_plugin._convert import (
     EXTRAS_KEY,
     PLACEHOLDER_KEY,
@@ -21,7 +22,6 @@ from llama_index_memory_plugin._convert import (
 )
 from llama_index_memory_plugin._history import complete_tool_exchanges, count_tokens, recent_window
 from llama_index_memory_plugin._recall import Recall, memory_line, query_for, recall_message
-
 from memory_plugin import InvalidArgumentError, InvalidScopeError, Memory, Message, SearchHit
 from memory_plugin.validation import MAX_METADATA_STRING, MAX_TEXT_LENGTH
 from tests.conftest import SCOPE
@@ -223,8 +223,8 @@ def test_recall_skips_low_scores_stand_ins_and_memories_already_in_the_window() 
 def test_each_search_gets_fresh_arguments() -> None:
     recall = Recall.build(SCOPE, top_k=3, filters={"source": ["chat", "mail"]}, memory_types="fact")
     first = recall.search_call("coffee")
-    first.kwargs["filters"]["source"].append("leaked")  # type: ignore[index]
-    first.kwargs["memory_types"].append("leaked")  # type: ignore[index]
+    first.kwargs["filters"]["source"].append("leaked")
+    first.kwargs["memory_types"].append("leaked")
     second = recall.search_call("coffee", extra=2)
     assert second.kwargs == {
         "top_k": 5,

@@ -5,6 +5,7 @@ behaviour runs through the sync and the async methods."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from typing import Any
 
@@ -12,8 +13,8 @@ import pytest
 from llama_index.core.base.llms.types import ChatMessage, MessageRole, TextBlock, ToolCallBlock
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.memory import BaseMemory
-from llama_index_memory_plugin import MemoryPluginMemory
 
+from llama_index_memory_plugin import MemoryPluginMemory
 from memory_plugin import AsyncMemoryStore, InvalidArgumentError, InvalidScopeError, MemoryClient, MemoryStore
 from tests.adapters.llamaindex.conftest import RecordingLLM, in_mode
 from tests.conftest import SCOPE
@@ -110,8 +111,8 @@ def test_memories_already_in_the_window_are_not_repeated(store: MemoryStore, mod
     messages = in_mode(mode, memory, "get", input="green tea")
     assert texts(messages) == [("user", "I like green tea"), ("assistant", "Green tea, noted")]
     # Once a turn has left the window, it can come back as a memory.
-    small = MemoryPluginMemory(store, SCOPE, token_limit=130, recall_token_limit=70)
-    in_mode(mode, small, "put_messages", [user("unrelated " * 40), user("What do I like to drink? green tea?")])
+    small = MemoryPluginMemory(store, SCOPE, token_limit=120, recall_token_limit=60)
+    in_mode(mode, small, "put_messages", [user("unrelated " * 100), user("What do I like to drink? green tea?")])
     recalled, *window = in_mode(mode, small, "get")
     assert recalled.role == MessageRole.SYSTEM and "I like green tea" in recalled.content
     assert "I like green tea" not in [m.content for m in window]
@@ -129,7 +130,8 @@ def test_set_extends_or_restarts_the_history_and_reset_empties_it(store: MemoryS
     assert texts(in_mode(mode, memory, "get_all")) == [("user", "Start over")]
     in_mode(mode, memory, "reset")
     assert in_mode(mode, memory, "get_all") == []
-    assert in_mode(mode, memory, "get", input="coffee")[-1:] != []  # long-term memories are still recalled
+    [recalled] = in_mode(mode, memory, "get", input="coffee")  # no history, but long-term memory remains
+    assert recalled.role == MessageRole.SYSTEM and "I like coffee" in recalled.content
     # Nothing was deleted: the raw turns stay in the record, and so does every long-term memory.
     assert [m.content for m in store.messages(SCOPE).items if m.role == "user"] == [
         "I like coffee",
@@ -224,6 +226,14 @@ def test_works_with_the_async_store_too(store: MemoryStore) -> None:
     assert memory.store is store and memory.scope == SCOPE and memory.recall_scope == SCOPE.with_(run_id="*")
 
 
+def test_copies_share_the_store_and_the_run(store: MemoryStore) -> None:
+    memory = MemoryPluginMemory(store, SCOPE, token_limit=500)
+    clone = copy.deepcopy(memory)  # workflows copy what their context holds
+    clone.put(user("Written through the copy"))
+    assert clone.store is store and clone.scope == SCOPE and clone.token_limit == 500
+    assert texts(memory.get_all()) == [("user", "Written through the copy")]
+
+
 # ---- bad input ---------------------------------------------------------------------------------------------------
 
 
@@ -231,13 +241,13 @@ def test_the_write_scope_must_be_concrete_and_complete(store: MemoryStore) -> No
     with pytest.raises(InvalidScopeError, match=r"scope\.run_id: .*concrete id.*recall_scope="):
         MemoryPluginMemory(store, SCOPE.with_(run_id="*"))
     with pytest.raises(InvalidScopeError, match=r"scope\.tenant_id"):
-        MemoryPluginMemory(store, SCOPE.with_(tenant_id=["user-001", "user-002"]))
+        MemoryPluginMemory(store, SCOPE.with_(tenant_id=("user-001", "user-002")))
     with pytest.raises(InvalidScopeError, match=r"missing segment\(s\) \['agent_id', 'run_id'\]"):
         MemoryPluginMemory(store, {"app_id": "app-001", "tenant_id": "user-001"})
     with pytest.raises(InvalidScopeError, match="tenant_id: must not be empty"):
         MemoryPluginMemory(store, {"app_id": "app-001", "tenant_id": " ", "agent_id": "a", "run_id": "r"})
     with pytest.raises(InvalidScopeError, match="must be a Scope"):
-        MemoryPluginMemory(store, None)  # type: ignore[arg-type]
+        MemoryPluginMemory(store, None)
 
 
 def test_a_mapping_scope_in_camel_case_works(store: MemoryStore) -> None:
@@ -247,7 +257,7 @@ def test_a_mapping_scope_in_camel_case_works(store: MemoryStore) -> None:
 
 def test_bad_options_fail_when_the_memory_is_built(store: MemoryStore, client: MemoryClient) -> None:
     with pytest.raises(TypeError, match=r"client\.get_memory_store"):
-        MemoryPluginMemory(client, SCOPE)  # type: ignore[arg-type]
+        MemoryPluginMemory(client, SCOPE)
     with pytest.raises(InvalidArgumentError, match="recall_top_k"):
         MemoryPluginMemory(store, SCOPE, recall_top_k=51)
     with pytest.raises(InvalidArgumentError, match="reserved"):
@@ -257,7 +267,7 @@ def test_bad_options_fail_when_the_memory_is_built(store: MemoryStore, client: M
     with pytest.raises(InvalidArgumentError, match="at most 12 keys"):
         MemoryPluginMemory(store, SCOPE, metadata={f"k{i}": i for i in range(13)})
     with pytest.raises(InvalidScopeError, match="recall_scope"):
-        MemoryPluginMemory(store, SCOPE, recall_scope="app-001/user-001/*/*")  # type: ignore[arg-type]
+        MemoryPluginMemory(store, SCOPE, recall_scope="app-001/user-001/*/*")
     with pytest.raises(ValueError, match="token_limit"):
         MemoryPluginMemory(store, SCOPE, token_limit=0)
     with pytest.raises(ValueError, match=r"\{memories\}"):

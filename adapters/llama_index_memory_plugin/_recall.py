@@ -1,0 +1,174 @@
+"""Recalling long-term memories: which query, which search, which hits, and how they read in a prompt.
+
+Shared by the memory, the memory block and the retriever. A :class:`Recall` is a frozen value validated once:
+each search gets freshly built arguments, so nothing a call does can leak into the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from llama_index.core.base.llms.types import ChatMessage, MessageRole
+
+from memory_plugin import InvalidArgumentError, Memory, Scope, SearchHit
+from memory_plugin.models import MetadataValue
+from memory_plugin.validation import (
+    MAX_QUERY_LENGTH,
+    MAX_TOP_K,
+    check_bool,
+    check_filters,
+    check_int,
+    check_memory_types,
+    check_time_range,
+)
+
+from ._calls import Plan, StoreCall
+from ._convert import KEY_PREFIX, PLACEHOLDER_KEY, ROLE_KEY, text_of
+from ._history import Tokenizer
+
+DEFAULT_RECALL_TEMPLATE = (
+    "Long-term memory: what you remember about this user, most relevant first. "
+    "Use it when it helps; the user may not repeat it.\n{memories}"
+)
+
+
+@dataclass(frozen=True)
+class Recall:
+    """Where and how to search: a read scope (``"*"`` and id lists allowed) and the search options."""
+
+    scope: Scope
+    top_k: int = 5
+    rerank: bool = True
+    min_score: float = 0.0
+    memory_types: tuple[str, ...] = ()
+    filters: tuple[tuple[str, tuple[MetadataValue, ...]], ...] = ()
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+    @classmethod
+    def build(
+        cls,
+        scope: object,
+        *,
+        scope_field: str = "scope",
+        top_k: object = 5,
+        top_k_field: str = "top_k",
+        min_top_k: int = 1,
+        rerank: object = True,
+        min_score: object = 0.0,
+        memory_types: object = None,
+        filters: object = None,
+        start_time: object = None,
+        end_time: object = None,
+    ) -> Recall:
+        """Validate every option now, so a mistake fails where it is made and not at the first chat turn.
+
+        Raises:
+            InvalidScopeError, InvalidArgumentError: naming the option that is wrong.
+        """
+        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0.0 <= min_score <= 1.0:
+            raise InvalidArgumentError("min_score", f"must be a number from 0 to 1, got {min_score!r:.40}")
+        start, end = check_time_range(start_time, end_time)
+        return cls(
+            scope=Scope.parse(scope, scope_field),
+            top_k=check_int(top_k_field, top_k, min_top_k, MAX_TOP_K),
+            rerank=check_bool("rerank", rerank),
+            min_score=float(min_score),
+            memory_types=check_memory_types(memory_types),
+            filters=tuple(check_filters(filters).items()),
+            start_time=start,
+            end_time=end,
+        )
+
+    def search_call(self, query: str, extra: int = 0) -> StoreCall:
+        """The search for ``query``, asking for ``extra`` more hits than ``top_k`` to make up for skipped ones."""
+        kwargs: dict[str, Any] = {"top_k": min(MAX_TOP_K, self.top_k + extra), "rerank": self.rerank}
+        if self.memory_types:
+            kwargs["memory_types"] = list(self.memory_types)
+        if self.filters:
+            kwargs["filters"] = {key: list(values) for key, values in self.filters}
+        if self.start_time is not None:
+            kwargs["start_time"] = self.start_time
+        if self.end_time is not None:
+            kwargs["end_time"] = self.end_time
+        return StoreCall("search", (self.scope, query.strip()[:MAX_QUERY_LENGTH]), kwargs)
+
+    def select(self, hits: Iterable[SearchHit], skip_message_ids: frozenset[str] = frozenset()) -> list[SearchHit]:
+        """The hits worth showing, best first: scored at least ``min_score``, not a stand-in text, and not made from
+        a message in ``skip_message_ids`` (those are already in the prompt verbatim)."""
+        chosen = [
+            hit
+            for hit in hits
+            if hit.score >= self.min_score
+            and not hit.memory.metadata.get(PLACEHOLDER_KEY)
+            and skip_message_ids.isdisjoint(hit.memory.source_message_ids)
+        ]
+        return chosen[: self.top_k]
+
+    def plan(self, query: str, skip_message_ids: frozenset[str] = frozenset()) -> Plan[list[SearchHit]]:
+        """Search for ``query`` and :meth:`select`; no call at all when recall is off or the query is blank."""
+        if not self.top_k or not query.strip():
+            return []
+        hits = yield self.search_call(query, len(skip_message_ids))
+        return self.select(hits, skip_message_ids)
+
+
+def query_for(input: object, history: Sequence[ChatMessage]) -> str:
+    """What to recall for: ``input`` (a string or message) if given, else the latest user message of ``history``."""
+    if isinstance(input, ChatMessage):
+        return text_of(input)
+    if isinstance(input, str):
+        return input
+    return next((text_of(m) for m in reversed(history) if m.role == MessageRole.USER), "")
+
+
+def memory_line(memory: Memory) -> str:
+    """One memory as a prompt line: ``- [2024-03-01, user] I like coffee`` (date and, if known, who said it)."""
+    label = memory.event_time.date().isoformat()
+    role = memory.metadata.get(ROLE_KEY)
+    if isinstance(role, str):
+        label += f", {role}"
+    return f"- [{label}] " + " ".join(memory.text.split())
+
+
+def memory_lines(hits: Iterable[SearchHit]) -> str:
+    return "\n".join(memory_line(hit.memory) for hit in hits)
+
+
+def recall_message(hits: Iterable[SearchHit], template: str, budget: int, tokenizer: Tokenizer) -> ChatMessage | None:
+    """The system message holding the recalled memories: ``template`` with ``{memories}`` replaced by as many of
+    ``hits`` (best first) as fit in ``budget`` tokens; ``None`` when none fits."""
+    lines: list[str] = []
+    for hit in hits:
+        candidate = [*lines, memory_line(hit.memory)]
+        if len(tokenizer(template.replace("{memories}", "\n".join(candidate)))) > budget:
+            break
+        lines = candidate
+    if not lines:
+        return None
+    return ChatMessage(role=MessageRole.SYSTEM, content=template.replace("{memories}", "\n".join(lines)))
+
+
+def node_metadata(memory: Memory) -> dict[str, Any]:
+    """Flat metadata for a LlamaIndex node: the memory's own metadata (without adapter bookkeeping), its id, type,
+    scope (``app/tenant/agent/run`` and each segment), times and, if known, who said it."""
+    own: Mapping[str, Any] = memory.metadata
+    result: dict[str, Any] = {k: v for k, v in own.items() if not k.startswith(KEY_PREFIX)}
+    if isinstance(own.get(ROLE_KEY), str):
+        result["role"] = own[ROLE_KEY]
+    scope = memory.scope
+    result.update(
+        memory_id=memory.id,
+        memory_type=memory.memory_type,
+        scope=str(scope),
+        app_id=scope.app_id,
+        tenant_id=scope.tenant_id,
+        agent_id=scope.agent_id,
+        run_id=scope.run_id,
+        event_time=memory.event_time.isoformat(),
+        created_at=memory.created_at.isoformat(),
+    )
+    return result
