@@ -1,0 +1,100 @@
+"""``MemoryChatMessageHistory``: the short-term messages of one scope as a LangChain chat history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.chat_history import BaseChatMessageHistory
+from langchain_core.messages import BaseMessage
+
+from memory_plugin import Scope
+from memory_plugin.models import Metadata
+from memory_plugin.validation import MAX_LIMIT
+
+from ._messages import from_engine_message, in_batches, to_engine_messages
+from ._stores import StoreLike, async_store, sync_store
+
+
+class MemoryChatMessageHistory(BaseChatMessageHistory):
+    """The raw messages of one concrete scope (one run), oldest first; ``add_messages`` writes turns, and the
+    store extracts long-term memories from them (in the background by default), so a conversation kept through
+    ``RunnableWithMessageHistory`` is also recalled by later runs.
+
+    Messages come back as the LangChain types they were written as (id = the engine's message id), with their
+    name, a tool message's ``tool_call_id`` and an AI message's tool calls. Non-text content is not kept.
+
+    Args:
+        store: the engine store (:class:`~memory_plugin.MemoryStore` or :class:`~memory_plugin.AsyncMemoryStore`).
+        scope: one concrete scope (four ids, no ``"*"``), a :class:`~memory_plugin.Scope` or a mapping.
+        sync: extract long-term memories before ``add_messages`` returns (default ``False``: background).
+        metadata: flat metadata put on every message written.
+
+    Raises:
+        InvalidScopeError: ``scope`` is missing a segment or is not concrete (at construction).
+
+    Example:
+        >>> chain = RunnableWithMessageHistory(  # doctest: +SKIP
+        ...     prompt | model,
+        ...     lambda session_id: MemoryChatMessageHistory(store, base_scope.with_(run_id=session_id)),
+        ...     input_messages_key="question", history_messages_key="history",
+        ... )
+    """
+
+    def __init__(
+        self,
+        store: StoreLike,
+        scope: Scope | Mapping[str, Any],
+        *,
+        sync: bool = False,
+        metadata: Metadata | None = None,
+    ) -> None:
+        super().__init__()
+        self._store = sync_store(store)
+        self._astore = async_store(store)
+        self.scope = Scope.parse(scope).require_concrete("MemoryChatMessageHistory")
+        self._sync = sync
+        self._metadata = dict(metadata or {})
+
+    @property
+    def messages(self) -> list[BaseMessage]:  # type: ignore[override]
+        """All messages of the scope, oldest first."""
+        result: list[BaseMessage] = []
+        cursor = None
+        while True:
+            page = self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor)
+            result += [from_engine_message(m) for m in page.items]
+            if page.next_cursor is None:
+                return result
+            cursor = page.next_cursor
+
+    async def aget_messages(self) -> list[BaseMessage]:
+        # The async engine API runs each call on a worker thread too; one thread for all pages is the same.
+        return await asyncio.to_thread(lambda: self.messages)
+
+    def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Write messages to the scope, in order (each call of up to 100 messages is one transaction)."""
+        for chunk in in_batches(to_engine_messages(messages)):
+            self._store.add(self.scope, messages=chunk, metadata=self._metadata, sync=self._sync)
+
+    async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
+        for chunk in in_batches(to_engine_messages(messages)):
+            await self._astore.add(self.scope, messages=chunk, metadata=self._metadata, sync=self._sync)
+
+    def clear(self) -> None:
+        """Not supported: the engine keeps a run's raw messages as its record and has no call to delete them.
+
+        Raises:
+            NotImplementedError: always; start a new ``run_id`` for a fresh conversation.
+        """
+        raise NotImplementedError(
+            "memory_plugin keeps a run's messages as its record and cannot delete them; "
+            "start a new run_id (session) for a fresh conversation"
+        )
+
+    async def aclear(self) -> None:
+        self.clear()
+
+    def __repr__(self) -> str:
+        return f"MemoryChatMessageHistory(store={self._store.name!r}, scope='{self.scope}')"

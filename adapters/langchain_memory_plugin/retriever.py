@@ -1,0 +1,97 @@
+"""``MemoryRetriever``: recall by query as LangChain ``Document``s, for any LCEL chain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field, field_validator
+
+from memory_plugin import Scope, SearchHit
+
+from . import _recall
+from ._recall import RecallOptions
+from ._stores import StoreLike, async_store, sync_store
+
+
+def to_document(hit: SearchHit) -> Document:
+    """A search hit as a ``Document``: ``page_content`` is the memory text; ``metadata`` holds the memory's own
+    metadata plus ``id``, ``score``, ``memory_type``, the four scope ids and ``created_at`` / ``updated_at`` /
+    ``event_time`` (ISO 8601, UTC). The engine reserves those names, so they never clash with user metadata."""
+    memory = hit.memory
+    metadata: dict[str, Any] = {
+        **memory.metadata,
+        "id": memory.id,
+        "score": hit.score,
+        "memory_type": memory.memory_type,
+        **{segment: str(value) for segment, value in memory.scope.segments().items()},
+        "created_at": memory.created_at.isoformat(),
+        "updated_at": memory.updated_at.isoformat(),
+        "event_time": memory.event_time.isoformat(),
+    }
+    return Document(id=memory.id, page_content=memory.text, metadata=metadata)
+
+
+class MemoryRetriever(BaseRetriever):
+    """Retrieves the memories most relevant to a query, best first, as ``Document``s (see :func:`to_document`).
+
+    Args:
+        store: the engine store (:class:`~memory_plugin.MemoryStore` or :class:`~memory_plugin.AsyncMemoryStore`).
+        scope: the read scope; ``"*"`` and id lists allowed in ``tenant_id``, ``agent_id``, ``run_id`` (a
+            :class:`~memory_plugin.Scope` or a mapping of its four segments). To choose it per call, make it
+            configurable: ``retriever.configurable_fields(scope=ConfigurableField(id="memory_scope"))``.
+        top_k, min_score, memory_types, filters, rerank: see :class:`RecallOptions`.
+
+    Raises:
+        pydantic.ValidationError: a malformed ``scope`` or option (a ``ValueError``), at construction.
+        TypeError: ``store`` is not a memory store.
+
+    Example:
+        >>> retriever = MemoryRetriever(store=store, scope=Scope("app", "user-1", "*", "*"), top_k=3)  # doctest: +SKIP
+        >>> chain = {"context": retriever, "question": RunnablePassthrough()} | prompt | model  # doctest: +SKIP
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    store: Any = Field(exclude=True)
+    scope: Scope
+    top_k: int = 5
+    min_score: float = 0.0
+    memory_types: str | Sequence[str] | None = None
+    filters: Mapping[str, Any] | None = None
+    rerank: bool = True
+
+    @field_validator("store")
+    @classmethod
+    def _check_store(cls, value: StoreLike) -> StoreLike:
+        sync_store(value)
+        return value
+
+    @field_validator("scope", mode="before")
+    @classmethod
+    def _parse_scope(cls, value: object) -> Scope:
+        return Scope.parse(value)
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._options()  # invalid options fail when the retriever is built, not on its first query
+
+    def _options(self) -> RecallOptions:
+        return RecallOptions(self.top_k, self.min_score, self.memory_types, self.filters, self.rerank)
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        text = _recall.as_query(query)
+        if text is None:
+            return []
+        return [to_document(h) for h in _recall.search(sync_store(self.store), self.scope, text, self._options())]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        text = _recall.as_query(query)
+        if text is None:
+            return []
+        hits = await _recall.asearch(async_store(self.store), self.scope, text, self._options())
+        return [to_document(h) for h in hits]
