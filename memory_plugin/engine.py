@@ -44,6 +44,7 @@ from .models import (
     SearchResults,
     Usage,
 )
+from .retrieval import embedding_text
 from .scope import Scope
 from .search import hybrid_search
 from .storage.lock import FolderLock
@@ -299,7 +300,7 @@ class Engine:
                 request = extraction_input(
                     self.record, self.index, store, concrete, new_messages, body, call_metadata, when
                 )
-                prepared = extract(store, request)
+                prepared = extract(self.record, store, request)
             with self.record.transaction() as conn:
                 insert_messages(conn, store.id, new_messages)
                 memories: list[Memory] = []
@@ -345,8 +346,10 @@ class Engine:
             new_text = None if text is None else check_text("text", text)
             new_metadata = None if metadata is None else check_metadata(metadata)
             with self.record.reading() as conn:
-                self._find(conn, store, concrete, wanted_id)
-            embedding = None if new_text is None else store.embedder.embed_documents([new_text])[0]
+                speaker = self._find(conn, store, concrete, wanted_id)["speaker"]
+            embedding = (
+                None if new_text is None else store.embedder.embed_documents([embedding_text(new_text, speaker)])[0]
+            )
             with self.record.transaction() as conn:
                 row = self._find(conn, store, concrete, wanted_id)
                 memory = update_memory(

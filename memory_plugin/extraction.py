@@ -43,13 +43,20 @@ class ExtractionInput:
 
 @dataclass(frozen=True)
 class NewMemory:
-    """Store a new memory. ``event_time`` defaults to the call's timestamp."""
+    """Store a new memory. ``event_time`` defaults to the call's timestamp.
+
+    ``speaker`` is who said it (a message's ``name``); it is embedded with the text (``"Ann: I like tea"``) and
+    searches that name the speaker rank it higher. ``context`` is text that helps find the memory without being
+    part of it, e.g. the turn it answers; it is indexed for keyword search only.
+    """
 
     text: str
     memory_type: str
     event_time: datetime | None = None
     metadata: Metadata = field(default_factory=dict)
     source_message_ids: tuple[str, ...] = ()
+    speaker: str | None = None
+    context: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,22 +87,41 @@ class Extractor(Protocol):
     def extract(self, request: ExtractionInput) -> Sequence[MemoryOperation]: ...
 
 
+# How much of the previous turn is kept as search context: its end, where a question usually is.
+CONTEXT_CHARACTERS = 2000
+
+
+def spoken(message: Message) -> str:
+    """A message as a line of conversation: ``"Ann: I like tea"``, or the bare content if it has no speaker."""
+    return f"{message.name}: {message.content}" if message.name else message.content
+
+
 class TurnExtractor:
     """The default extractor, no LLM: each non-empty user/assistant turn becomes a ``message`` memory (with the
-    turn's own time and metadata), and ``add(text=...)`` becomes one ``fact``. System and tool messages are kept
-    as short-term messages only."""
+    turn's own time, metadata and speaker, and the turn before it as search context), and ``add(text=...)``
+    becomes one ``fact``. System and tool messages are kept as short-term messages only.
+
+    Indexing a turn with the turn before it finds answers by their question ("Where did you go?" / "To Rome"):
+    on LoCoMo it lifted keyword recall@10 from 0.61 to 0.70 (benchmarks/locomo.py).
+    """
 
     def extract(self, request: ExtractionInput) -> list[MemoryOperation]:
         if request.text is not None:
             return [NewMemory(text=request.text, memory_type="fact", metadata=dict(request.metadata))]
-        return [
-            NewMemory(
-                text=message.content,
-                memory_type="message",
-                event_time=message.timestamp,
-                metadata={**request.metadata, **message.metadata},
-                source_message_ids=(message.id,),
-            )
-            for message in request.messages
-            if message.role in ("user", "assistant") and message.content.strip()
-        ]
+        operations: list[MemoryOperation] = []
+        previous = request.recent[-1] if request.recent else None
+        for message in request.messages:
+            if message.role in ("user", "assistant") and message.content.strip():
+                operations.append(
+                    NewMemory(
+                        text=message.content,
+                        memory_type="message",
+                        event_time=message.timestamp,
+                        metadata={**request.metadata, **message.metadata},
+                        source_message_ids=(message.id,),
+                        speaker=message.name,
+                        context=spoken(previous)[-CONTEXT_CHARACTERS:] if previous else "",
+                    )
+                )
+            previous = message
+        return operations

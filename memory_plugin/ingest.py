@@ -16,12 +16,14 @@ from .errors import ExtractionError, InvalidArgumentError, MemoryPluginError
 from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryOperation, MemoryUpdate, NewMemory
 from .filters import ReadFilter, scope_sql
 from .models import Memory, Message, Metadata
-from .scope import Scope
+from .retrieval import embedding_text
+from .scope import Scope, check_id
 from .search import hybrid_search
 from .storage.record import Record, dumps, now, row_message, to_datetime
 from .storage.vector_index import VectorIndex
 from .validation import (
     MAX_METADATA_KEYS,
+    MAX_TEXT_LENGTH,
     check_memory_id,
     check_memory_type,
     check_messages,
@@ -129,6 +131,10 @@ def _check_operation(op: object) -> None:
         check_text("memory.text", op.text)
         check_memory_type(op.memory_type)
         check_metadata(op.metadata)
+        if op.speaker is not None:
+            check_id("memory.speaker", op.speaker)
+        if len(op.context) > MAX_TEXT_LENGTH or "\x00" in op.context:
+            raise InvalidArgumentError("memory.context", f"must be at most {MAX_TEXT_LENGTH} characters, no NUL")
     elif isinstance(op, MemoryUpdate):
         check_memory_id(op.memory_id)
         if op.text is not None:
@@ -140,7 +146,7 @@ def _check_operation(op: object) -> None:
         raise InvalidArgumentError("operation", f"unknown extractor operation {type(op).__name__}")
 
 
-def extract(store: StoreHandle, request: ExtractionInput) -> list[Prepared]:
+def extract(record: Record, store: StoreHandle, request: ExtractionInput) -> list[Prepared]:
     """Run the store's extractor, validate what it returned, and embed every new text in one batch.
 
     Raises:
@@ -158,13 +164,27 @@ def extract(store: StoreHandle, request: ExtractionInput) -> list[Prepared]:
             _check_operation(op)
     except InvalidArgumentError as e:
         raise ExtractionError(f"extractor returned an invalid operation: {e}") from e
-    texts = [_new_text(op) for op in operations]
+    speakers = _speakers(record, [op.memory_id for op in operations if isinstance(op, MemoryUpdate) and op.text])
+    texts = [_embedding_input(op, speakers) for op in operations]
     vectors = iter(store.embedder.embed_documents([t for t in texts if t is not None]))
     return [Prepared(op, None if t is None else next(vectors)) for op, t in zip(operations, texts, strict=True)]
 
 
-def _new_text(op: MemoryOperation) -> str | None:
-    return op.text if isinstance(op, (NewMemory, MemoryUpdate)) else None
+def _speakers(record: Record, memory_ids: list[str]) -> dict[str, str | None]:
+    """The speakers of memories an extractor updates: their new text is embedded as said by the same speaker."""
+    if not memory_ids:
+        return {}
+    with record.reading() as conn:
+        marks = ",".join("?" * len(memory_ids))
+        return dict(conn.execute(f"SELECT id, speaker FROM memories WHERE id IN ({marks})", memory_ids).fetchall())
+
+
+def _embedding_input(op: MemoryOperation, speakers: dict[str, str | None]) -> str | None:
+    if isinstance(op, NewMemory):
+        return embedding_text(op.text, op.speaker)
+    if isinstance(op, MemoryUpdate) and op.text is not None:
+        return embedding_text(op.text, speakers.get(op.memory_id))
+    return None
 
 
 def apply(
@@ -181,7 +201,7 @@ def apply(
             memories.append(insert_memory(
                 conn, store_id, scope, text=op.text, memory_type=op.memory_type, metadata=dict(op.metadata),
                 event_time=op.event_time or when, source_message_ids=list(op.source_message_ids),
-                embedding=item.embedding, request_id=request_id,
+                embedding=item.embedding, request_id=request_id, speaker=op.speaker, context=op.context,
             ))  # fmt: skip
             continue
         row = conn.execute(
@@ -211,7 +231,7 @@ def run_job(record: Record, index: VectorIndex, store: StoreHandle, job: sqlite3
     first_seq = int(rows[0]["seq"]) if rows else None
     request = extraction_input(record, index, store, scope, [row_message(r) for r in rows], payload["text"],
                                payload["metadata"], when, first_seq)  # fmt: skip
-    prepared = extract(store, request)
+    prepared = extract(record, store, request)
     with record.transaction() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE seq = ?", (job["seq"],)).fetchone() is None:
             return  # the store was deleted while extracting: nothing to write

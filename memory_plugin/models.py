@@ -29,6 +29,7 @@ class Memory(_Frozen):
         text: what is remembered.
         scope: the concrete scope it belongs to.
         memory_type: e.g. ``message`` (a conversation turn), ``fact``, ``event``, ``profile``.
+        speaker: who said it (the ``name`` of the message it was made from), if known.
         metadata: flat scalar metadata given when it was written.
         created_at / updated_at: when it was stored / last changed (UTC).
         event_time: when the remembered thing happened (UTC): the message time, or the write time.
@@ -39,6 +40,7 @@ class Memory(_Frozen):
     text: str
     scope: Scope
     memory_type: str
+    speaker: str | None = None
     metadata: Metadata = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime

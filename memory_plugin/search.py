@@ -19,7 +19,7 @@ import numpy as np
 
 from .filters import ReadFilter, index_where, memory_sql, scope_match
 from .models import Memory
-from .retrieval import Candidate, match_expression, query_terms, rank
+from .retrieval import Candidate, match_expression, names_speaker, query_terms, rank, terms
 from .storage.record import Record, embedding_matrix, row_memory
 from .storage.vector_index import VectorIndex
 
@@ -108,7 +108,7 @@ def hybrid_search(
     record: Record, index: VectorIndex, read: ReadFilter, query: str, vector: np.ndarray, top_k: int, rerank: bool
 ) -> SearchOutcome:
     """The ``top_k`` best memories allowed by ``read`` for ``query``, with scores per the score contract."""
-    pool = max(top_k * 4, 40)
+    pool = max(top_k * 6, 60)
     where, params = memory_sql(read)
     with record.reading() as conn:
         # Counting stops at the limit: only "few or many" matters here, and a full count costs a scan.
@@ -129,10 +129,11 @@ def hybrid_search(
         lexical = _lexical(conn, read, where, params, query, pool)
         rows = _rows(conn, sorted(set(cosines) | set(lexical)), where, params)
     candidates = []
+    words = set(terms(query))
     for position, row in rows.items():
         cosine = cosines.get(position, float("nan"))
         if cosine != cosine:  # NaN: not scored yet; the record's unit vectors give the exact cosine
             cosine = float(np.frombuffer(row["embedding"], dtype=np.float32) @ vector)
-        candidates.append(Candidate(position, cosine, lexical.get(position)))
+        candidates.append(Candidate(position, cosine, lexical.get(position), names_speaker(words, row["speaker"])))
     ranked = rank(candidates, {p: r["text"] for p, r in rows.items()}, query, top_k, rerank)
     return SearchOutcome([(row_memory(rows[p]), score) for p, score in ranked], len(candidates))

@@ -72,13 +72,15 @@ def insert_memory(
     source_message_ids: list[str],
     embedding: np.ndarray,
     request_id: str,
+    speaker: str | None = None,
+    context: str = "",
 ) -> Memory:
-    """Store a new memory; returns it as read back."""
+    """Store a new memory; returns it as read back. ``embedding`` is of :func:`embedding_text`."""
     stamp = now()
     cursor = conn.execute(
-        "INSERT INTO memories (id, store_id, app_id, tenant_id, agent_id, run_id, memory_type, text, metadata,"
-        " source_message_ids, event_time, created_at, updated_at, embedding)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO memories (id, store_id, app_id, tenant_id, agent_id, run_id, memory_type, text, speaker,"
+        " context, metadata, source_message_ids, event_time, created_at, updated_at, embedding)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             new_id("mem"),
             store_id,
@@ -88,6 +90,8 @@ def insert_memory(
             scope.run_id,
             memory_type,
             text,
+            speaker,
+            context,
             dumps(metadata),
             dumps(source_message_ids),
             event_time.timestamp(),
@@ -99,7 +103,7 @@ def insert_memory(
     seq = int(cursor.lastrowid or 0)
     conn.execute(
         "INSERT INTO memories_fts (rowid, terms, scope) VALUES (?, ?, ?)",
-        (seq, index_text(text), scope_tokens(store_id, scope)),
+        (seq, index_text(text, speaker, context), scope_tokens(store_id, scope)),
     )
     row = _fetch(conn, seq)
     _log_change(conn, store_id, row["id"])
@@ -117,7 +121,8 @@ def update_memory(
     embedding: np.ndarray | None,
     request_id: str,
 ) -> Memory:
-    """Change a memory in place (same id). ``None`` keeps a field; new text comes with its new embedding."""
+    """Change a memory in place (same id). ``None`` keeps a field; new text comes with its new embedding (of
+    :func:`embedding_text` with the memory's speaker)."""
     new_text = row["text"] if text is None else text
     new_metadata = row["metadata"] if metadata is None else dumps(metadata)
     conn.execute(
@@ -132,7 +137,8 @@ def update_memory(
         ),
     )
     if text is not None:
-        conn.execute("UPDATE memories_fts SET terms = ? WHERE rowid = ?", (index_text(new_text), row["seq"]))
+        terms = index_text(new_text, row["speaker"], row["context"])
+        conn.execute("UPDATE memories_fts SET terms = ? WHERE rowid = ?", (terms, row["seq"]))
     _log_change(conn, row["store_id"], row["id"])
     _history(conn, row, "updated", request_id, (row["text"], row["metadata"]), (new_text, new_metadata))
     return row_memory(_fetch(conn, row["seq"]))

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS stores (
 CREATE TABLE IF NOT EXISTS memories (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
     app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
-    memory_type TEXT NOT NULL, text TEXT NOT NULL, metadata TEXT NOT NULL, source_message_ids TEXT NOT NULL,
+    memory_type TEXT NOT NULL, text TEXT NOT NULL, speaker TEXT, context TEXT NOT NULL DEFAULT '',
+    metadata TEXT NOT NULL, source_message_ids TEXT NOT NULL,
     event_time REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, embedding BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS memories_scope ON memories (store_id, app_id, tenant_id, agent_id, run_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
@@ -93,11 +94,25 @@ class Record:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.executescript(_SCHEMA)
+            self._create_or_check_schema(path)
         except sqlite3.Error as e:
             raise StorageError(f"cannot open the record {path}: {e}") from e
         self.lock = threading.RLock()
         self._depth = 0
+
+    def _create_or_check_schema(self, path: Path) -> None:
+        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+        if not exists:
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = row[0] if row else "none"
+        if found != str(SCHEMA_VERSION):
+            raise StorageError(
+                f"the record {path} has schema version {found}, this memory-plugin reads version {SCHEMA_VERSION}; "
+                "open it with the version that wrote it, or use a new data folder"
+            )
 
     def close(self) -> None:
         with self.lock:
@@ -165,6 +180,7 @@ def row_memory(row: sqlite3.Row) -> Memory:
         text=row["text"],
         scope=row_scope(row),
         memory_type=row["memory_type"],
+        speaker=row["speaker"],
         metadata=json.loads(row["metadata"]),
         created_at=to_datetime(row["created_at"]),
         updated_at=to_datetime(row["updated_at"]),

@@ -347,3 +347,15 @@ def test_metadata_never_changes_the_scope(api: Any) -> None:
     memory = api.add(SCOPE, text="x", metadata={"tenant": "user-002"}).memories[0]
     assert memory.scope == SCOPE
     assert api.list(OTHER_TENANT.with_(agent_id="*", run_id="*")).items == []
+
+
+def test_turns_keep_their_speaker_and_are_found_by_the_question_they_answer(api: Any) -> None:
+    api.add(SCOPE, messages=[turn("user", "Where did you travel last summer?", name="Bob")])
+    result = api.add(SCOPE, messages=[turn("assistant", "To Rome, with my sister.", name="Ann")])
+    answer = result.memories[0]
+    assert answer.speaker == "Ann" and answer.text == "To Rome, with my sister."
+    api.add(SCOPE, messages=[turn("user", "My sister likes the summer.", name="Bob")])
+    # "travel" only occurs in the question before the answer: the answer is found by it all the same.
+    hits = api.search(SCOPE, "Where did Ann travel?", top_k=3)
+    assert answer.id in [h.memory.id for h in hits[:2]]
+    assert hits[-1].memory.text == "My sister likes the summer."

@@ -69,3 +69,19 @@ def test_rerank_prefers_memories_that_contain_the_query_terms() -> None:
     texts = {1: "something unrelated", 2: "the user drinks coffee"}
     assert rank(candidates, texts, "coffee drinks", 1, rerank=True)[0][0] == 2
     assert coverage(["coffee", "drinks"], "I drink coffee") == 1.0
+
+
+def test_index_and_embedding_inputs_carry_speaker_and_context() -> None:
+    from memory_plugin.retrieval import embedding_text, names_speaker
+
+    assert index_text("To Rome", "Ann", "Bob: Where did you travel?") == "bob where did you travel ann to rome"
+    assert embedding_text("To Rome", "Ann") == "Ann: To Rome"
+    assert embedding_text("To Rome") == "To Rome"
+    assert names_speaker(set(terms("Where did Ann Lee travel?")), "Ann Lee")
+    assert not names_speaker(set(terms("Where did Ann travel?")), "Ann Lee")
+    assert not names_speaker(set(terms("anything")), None)
+
+
+def test_naming_the_speaker_lifts_the_score() -> None:
+    plain, named = fused_score(0.5, 3.0), fused_score(0.5, 3.0, speaker_named=True)
+    assert named > plain and named <= 1.0

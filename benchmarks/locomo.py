@@ -1,0 +1,200 @@
+"""LoCoMo turn-level recall through the public API, as an adapter would write and read.
+
+For each conversation file in ``--data``: a fresh memory store; every session written with one
+``add(messages=...)`` (the session's date as timestamp, the speaker as the message ``name``, each turn's
+``dia_id`` in the message metadata; one tenant per conversation, one run per session); then every
+non-adversarial question asked with ``search(scope with run_id="*", question, top_k=10)``.
+
+recall@k of a question = |evidence ∩ top-k retrieved turns| / |evidence|, averaged over questions (see the data's
+README). Prints recall@1/5/10 overall and per category, search latency p50/p95 (query embedding included) and
+ingest throughput; ``--json FILE`` writes the same figures.
+
+Run::
+
+    .venv/bin/python benchmarks/locomo.py --data ../shared/data/locomo [--json results.json] [--limit-files N]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from memory_plugin import MemoryClient, MemoryStore, Scope
+
+CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+ADVERSARIAL = 5
+KS = (1, 5, 10)
+MAX_MESSAGES_PER_ADD = 100
+
+
+@dataclass(frozen=True)
+class Session:
+    run_id: str
+    when: datetime
+    turns: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    evidence: frozenset[str]
+    category: int
+
+
+@dataclass(frozen=True)
+class Conversation:
+    name: str
+    speakers: tuple[str, str]
+    sessions: list[Session]
+    questions: list[Question]
+
+
+@dataclass
+class Results:
+    recalls: dict[int, list[float]] = field(default_factory=lambda: {k: [] for k in KS})
+    by_category: dict[int, dict[int, list[float]]] = field(default_factory=dict)
+    search_ms: list[float] = field(default_factory=list)
+    turns: int = 0
+    ingest_s: float = 0.0
+
+
+def parse_date(text: str) -> datetime:
+    """LoCoMo session dates look like ``1:56 pm on 8 May, 2023``."""
+    return datetime.strptime(text, "%I:%M %p on %d %B, %Y").replace(tzinfo=timezone.utc)
+
+
+def turn_text(turn: dict[str, Any]) -> str:
+    caption = turn.get("blip_caption")
+    return f"{turn['text']} [shares {caption}]" if caption else str(turn["text"])
+
+
+def load(path: Path) -> Conversation:
+    data = json.loads(path.read_text())
+    sessions = []
+    number = 1
+    while f"session_{number}_date_time" in data:
+        turns = data.get(f"session_{number}") or []
+        if turns:
+            sessions.append(Session(f"session_{number}", parse_date(data[f"session_{number}_date_time"]), turns))
+        number += 1
+    questions = []
+    for qa in data["qa"]:
+        evidence = frozenset(e.strip() for item in qa.get("evidence", []) for e in item.split(";") if e.strip())
+        if qa["category"] != ADVERSARIAL and evidence:
+            questions.append(Question(qa["question"], evidence, qa["category"]))
+    return Conversation(path.stem, (data["speaker_a"], data["speaker_b"]), sessions, questions)
+
+
+def messages(conversation: Conversation, session: Session) -> list[dict[str, Any]]:
+    """A two-person chat as an adapter would write it: the first speaker as the user, the other as the assistant."""
+    roles = {conversation.speakers[0]: "user", conversation.speakers[1]: "assistant"}
+    return [
+        {"role": roles.get(t["speaker"], "user"), "content": turn_text(t), "name": t["speaker"],
+         "metadata": {"dia_id": t["dia_id"]}}
+        for t in session.turns
+    ]  # fmt: skip
+
+
+def chunks(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def ingest(store: MemoryStore, conversation: Conversation, results: Results) -> Scope:
+    base = Scope(app_id="locomo", tenant_id=conversation.name, agent_id="assistant", run_id="setup")
+    started = time.perf_counter()
+    for session in conversation.sessions:
+        for batch in chunks(messages(conversation, session), MAX_MESSAGES_PER_ADD):
+            store.add(base.with_(run_id=session.run_id), messages=batch, timestamp=session.when)
+        results.turns += len(session.turns)
+    results.ingest_s += time.perf_counter() - started
+    return base.with_(run_id="*")
+
+
+def ask(store: MemoryStore, scope: Scope, conversation: Conversation, results: Results) -> None:
+    for question in conversation.questions:
+        started = time.perf_counter()
+        hits = store.search(scope, question.text, top_k=max(KS))
+        results.search_ms.append((time.perf_counter() - started) * 1000)
+        retrieved = [str(h.memory.metadata.get("dia_id")) for h in hits]
+        per_category = results.by_category.setdefault(question.category, {k: [] for k in KS})
+        for k in KS:
+            recall = len(question.evidence & set(retrieved[:k])) / len(question.evidence)
+            results.recalls[k].append(recall)
+            per_category[k].append(recall)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(results: Results) -> dict[str, Any]:
+    return {
+        "recall": {str(k): round(statistics.fmean(v), 4) for k, v in results.recalls.items()},
+        "by_category": {
+            CATEGORIES.get(c, str(c)): {str(k): round(statistics.fmean(v), 4) for k, v in per_k.items()}
+            for c, per_k in sorted(results.by_category.items())
+        },
+        "search_ms": {
+            "p50": round(percentile(results.search_ms, 0.5), 2),
+            "p95": round(percentile(results.search_ms, 0.95), 2),
+        },
+        "ingest_per_s": round(results.turns / results.ingest_s, 1),
+        "questions": len(results.recalls[1]),
+    }
+
+
+def render(figures: dict[str, Any]) -> str:
+    lines = [f"{'':14}{'R@1':>8}{'R@5':>8}{'R@10':>8}"]
+    rows = [("overall", figures["recall"]), *figures["by_category"].items()]
+    lines += [f"{name:14}" + "".join(f"{recall[str(k)]:>8.3f}" for k in KS) for name, recall in rows]
+    lines.append(f"questions {figures['questions']}, search p50 {figures['search_ms']['p50']} ms, "
+                 f"p95 {figures['search_ms']['p95']} ms, ingest {figures['ingest_per_s']} turns/s")  # fmt: skip
+    return "\n".join(lines)
+
+
+def evaluate(data: Path, limit_files: int | None = None, path: Path | None = None) -> dict[str, Any]:
+    """Run the whole benchmark on the conversation files in ``data``; returns the figures."""
+    files = sorted(data.glob("*.json"))[:limit_files]
+    if not files:
+        raise SystemExit(f"no conversation files (*.json) in {data}")
+    results = Results()
+    with tempfile.TemporaryDirectory() as folder, MemoryClient(path=path or Path(folder)) as client:
+        for file in files:
+            conversation = load(file)
+            store = client.create_memory_store(f"locomo-{conversation.name}")
+            scope = ingest(store, conversation, results)
+            store.search(scope, "warm up", top_k=1)
+            ask(store, scope, conversation, results)
+            print(f"{file.name}: {len(conversation.questions)} questions", file=sys.stderr)
+    return summary(results)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="folder of LoCoMo-format conversation files")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    parser.add_argument("--limit-files", type=int, help="only the first N files (sorted by name)")
+    args = parser.parse_args(argv)
+    figures = evaluate(args.data, args.limit_files)
+    print(render(figures))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
