@@ -112,27 +112,32 @@ def index_where(read: ReadFilter) -> dict[str, Any] | None:
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
-def _scope_token(segment: str, app_id: str, value: str) -> str:
-    """An alphanumeric full-text token standing for one scope segment value (ids may hold any characters)."""
-    digest = hashlib.blake2b(f"{segment}\x1f{app_id}\x1f{value}".encode(), digest_size=10).hexdigest()
-    return segment[0] + digest
+def _scope_token(store_id: int, segment: str, app_id: str, value: str) -> str:
+    """An alphanumeric full-text token standing for one scope segment value of one store and app (ids may hold
+    any characters)."""
+    key = f"{store_id}\x1f{segment}\x1f{app_id}\x1f{value}"
+    return segment[0] + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+
+_RESTRICTING = ("tenant_id", "agent_id", "run_id")
 
 
 def scope_tokens(store_id: int, scope: Scope) -> str:
-    """What the full-text index stores for a memory's scope, so that keyword search is restricted by the index
-    itself instead of ranking the whole store and filtering afterwards."""
-    tokens = [f"s{store_id}"] + [_scope_token(seg, scope.app_id, str(getattr(scope, seg))) for seg in SEGMENTS]
-    return " ".join(tokens)
+    """What the full-text index stores for a memory's scope, so that keyword search over a narrow scope is
+    restricted by the index itself instead of ranking the whole store and filtering afterwards."""
+    return " ".join(_scope_token(store_id, seg, scope.app_id, str(getattr(scope, seg))) for seg in _RESTRICTING)
 
 
-def scope_match(read: ReadFilter) -> str:
-    """The full-text expression selecting the ``scope`` column of memories inside ``read.scope``."""
-    parts = [f'scope : "s{read.store_id}"']
-    for segment in SEGMENTS:
+def scope_match(read: ReadFilter) -> str | None:
+    """The full-text expression restricting the ``scope`` column to ``read.scope``, or ``None`` when tenant,
+    agent and run are all ``"*"``: a token matching the whole store would only make the index read every entry
+    (the SQL filter on store and app applies in any case)."""
+    parts = []
+    for segment in _RESTRICTING:
         value = getattr(read.scope, segment)
         if value == WILDCARD:
             continue
         values = [value] if isinstance(value, str) else list(value)
-        tokens = " OR ".join(f'"{_scope_token(segment, read.scope.app_id, v)}"' for v in values)
+        tokens = " OR ".join(f'"{_scope_token(read.store_id, segment, read.scope.app_id, v)}"' for v in values)
         parts.append(f"scope : ({tokens})")
-    return " AND ".join(parts)
+    return " AND ".join(parts) or None

@@ -54,6 +54,7 @@ class VectorIndex:
         self._lock = threading.Lock()
         self._rebuilding = False
         self._sizes: dict[int, int] = {}  # memories per store's collection, known since the last change
+        self._collections: dict[int, Any] = {}  # Chroma's get_or_create costs ~2 ms: keep the handles
 
     def mark_unclean(self) -> None:
         """The last owner did not close cleanly: Chroma's files may be damaged; rebuild before the next use."""
@@ -110,6 +111,7 @@ class VectorIndex:
     def drop_store(self, store_id: int) -> None:
         with self._lock:
             self._sizes.pop(store_id, None)
+            self._collections.pop(store_id, None)
             if self._client is not None:
                 with contextlib.suppress(Exception):  # absent collection: nothing to drop
                     self._client.delete_collection(f"store-{store_id}")
@@ -119,6 +121,7 @@ class VectorIndex:
             self._close_client()
 
     def _close_client(self) -> None:
+        self._collections.clear()
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -134,9 +137,11 @@ class VectorIndex:
         )
 
     def _collection(self, store_id: int) -> Any:
-        return self._client.get_or_create_collection(
-            f"store-{store_id}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-        )
+        if store_id not in self._collections:
+            self._collections[store_id] = self._client.get_or_create_collection(
+                f"store-{store_id}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        return self._collections[store_id]
 
     def _catch_up_locked(self) -> None:
         if self._record.get_meta(_NEEDS_REBUILD) == "1" or self._record.get_meta(_GENERATION) is None:

@@ -57,12 +57,14 @@ def test_index_where_mirrors_the_sql() -> None:
 def test_scope_tokens_match_their_read_expression() -> None:
     from memory_plugin.filters import scope_match, scope_tokens
 
-    written = scope_tokens(7, Scope(app_id="app", tenant_id="u 1", agent_id="a", run_id="r"))
-    tokens = written.split()
-    assert tokens[0] == "s7" and len(tokens) == 5 and all(t.isalnum() for t in tokens)
-    expression = scope_match(ReadFilter(store_id=7, scope=Scope(app_id="app", tenant_id=["u 1", "u2"], agent_id="*",
-                                                                   run_id="r")))  # fmt: skip
-    assert expression.startswith('scope : "s7" AND scope : ("a') and tokens[2] in expression and tokens[4] in expression
-    assert tokens[3] not in expression  # agent is a wildcard
-    other_app = scope_tokens(7, Scope(app_id="app2", tenant_id="u 1", agent_id="a", run_id="r")).split()
-    assert other_app[2] != tokens[2]  # the same tenant id in another app is another token
+    tokens = scope_tokens(7, Scope(app_id="app", tenant_id="u 1", agent_id="a", run_id="r")).split()
+    assert len(tokens) == 3 and all(t.isalnum() for t in tokens)
+    read = Scope(app_id="app", tenant_id=["u 1", "u2"], agent_id="*", run_id="r")
+    expression = scope_match(ReadFilter(store_id=7, scope=read))
+    assert expression is not None and expression.startswith('scope : ("t')
+    assert tokens[0] in expression and tokens[2] in expression and tokens[1] not in expression
+    # The same ids in another app or another store are other tokens.
+    assert scope_tokens(7, Scope(app_id="app2", tenant_id="u 1", agent_id="a", run_id="r")).split()[0] != tokens[0]
+    assert scope_tokens(8, Scope(app_id="app", tenant_id="u 1", agent_id="a", run_id="r")).split()[0] != tokens[0]
+    everything = Scope(app_id="app", tenant_id="*", agent_id="*", run_id="*")
+    assert scope_match(ReadFilter(store_id=7, scope=everything)) is None
