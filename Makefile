@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-locomo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+
+bench-locomo: setup
+	$(BIN)/python benchmarks/locomo.py --data ../shared/data/locomo
 
 clean:
 	rm -rf $(VENV) .memory_plugin .pytest_cache .mypy_cache .ruff_cache
