@@ -118,6 +118,9 @@ class AsyncMemoryStore:
     async def messages(self, scope: ScopeLike, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
         return await asyncio.to_thread(self.sync.messages, scope, limit=limit, cursor=cursor)
 
+    async def clear_messages(self, scope: ScopeLike) -> int:
+        return await asyncio.to_thread(self.sync.clear_messages, scope)
+
     async def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:

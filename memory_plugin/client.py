@@ -157,6 +157,14 @@ class MemoryStore:
         """Short-term memory: the raw messages of one concrete ``scope``, oldest first."""
         return self._engine.messages(self._handle, scope, limit, cursor)
 
+    def clear_messages(self, scope: ScopeLike) -> int:
+        """Delete the short-term messages of one concrete ``scope`` (e.g. when a chat history is cleared).
+
+        Long-term memories already made from them stay (their ``source_message_ids`` then point at deleted
+        messages); background extraction that has not started for them makes nothing. Returns the number deleted.
+        """
+        return self._engine.clear_messages(self._handle, scope)
+
     def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:

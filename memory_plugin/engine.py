@@ -90,6 +90,7 @@ OPERATIONS = (
     "DeleteMemory",
     "GetHistory",
     "ListMessages",
+    "DeleteMessages",
     "ListRequests",
     "Flush",
 )
@@ -470,6 +471,19 @@ class Engine:
                 ).fetchall()
             audit.counts["items"] = min(len(rows), size)
             return _page([row_message(r) for r in rows[:size]], rows, size)
+
+    def clear_messages(self, store: StoreHandle, scope: object) -> int:
+        """Delete the raw messages of one concrete scope; long-term memories stay. Returns how many were deleted."""
+        with self._audited(store, "DeleteMessages", scope) as audit:
+            concrete = Scope.parse(scope).require_concrete("clear_messages")
+            clauses, params = scope_sql(concrete, "messages")
+            with self.record.transaction() as conn:
+                deleted = conn.execute(
+                    f"DELETE FROM messages WHERE messages.store_id = ? AND {' AND '.join(clauses)}", [store.id, *params]
+                ).rowcount
+                audit.counts["messages"] = deleted
+                audit.write(conn)
+            return int(deleted)
 
     def requests(
         self, store: StoreHandle, scope: object, operation: object = None, limit: object = 50, cursor: object = None

@@ -125,10 +125,11 @@ class MemoryPluginMemory(BaseMemory):
         await asyncio.to_thread(self.save_context, inputs, outputs)
 
     def clear(self) -> None:
-        """Forget this run: delete the long-term memories of ``scope`` (after pending extraction). Its raw
-        messages stay, as the engine keeps them as the run's record."""
+        """Forget this run: delete the long-term memories of ``scope`` (after pending extraction) and its raw
+        messages."""
         store = sync_store(self.store)
         store.flush()
+        store.clear_messages(self.scope)
         ids, cursor = [], None
         while True:
             page = store.list(self.scope, limit=100, cursor=cursor)

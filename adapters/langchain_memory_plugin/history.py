@@ -83,18 +83,12 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
             await self._astore.add(self.scope, messages=chunk, metadata=self._metadata, sync=self._sync)
 
     def clear(self) -> None:
-        """Not supported: the engine keeps a run's raw messages as its record and has no call to delete them.
-
-        Raises:
-            NotImplementedError: always; start a new ``run_id`` for a fresh conversation.
-        """
-        raise NotImplementedError(
-            "memory_plugin keeps a run's messages as its record and cannot delete them; "
-            "start a new run_id (session) for a fresh conversation"
-        )
+        """Delete this scope's messages (the chat history). Long-term memories already made from them stay."""
+        self._store.clear_messages(self.scope)
 
     async def aclear(self) -> None:
-        self.clear()
+        """Async :meth:`clear`."""
+        await self._astore.clear_messages(self.scope)
 
     def __repr__(self) -> str:
         return f"MemoryChatMessageHistory(store={self._store.name!r}, scope='{self.scope}')"

@@ -359,3 +359,17 @@ def test_turns_keep_their_speaker_and_are_found_by_the_question_they_answer(api:
     hits = api.search(SCOPE, "Where did Ann travel?", top_k=3)
     assert answer.id in [h.memory.id for h in hits[:2]]
     assert hits[-1].memory.text == "My sister likes the summer."
+
+
+def test_clear_messages_empties_one_run_and_keeps_memories(api: Any) -> None:
+    api.add(SCOPE, messages=[turn("user", "I like tea"), turn("assistant", "Noted")])
+    api.add(OTHER_RUN, messages=[turn("user", "elsewhere")])
+    assert api.clear_messages(SCOPE) == 2
+    assert api.messages(SCOPE).items == []
+    assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
+    assert {m.text for m in everything(api)} == {"I like tea", "Noted", "elsewhere"}
+    with pytest.raises(InvalidScopeError, match="clear_messages needs a concrete id"):
+        api.clear_messages(SCOPE.with_(run_id="*"))
+    assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
+    operations = [r.operation for r in api.requests(SCOPE.with_(run_id="*"), operation="DeleteMessages").items]
+    assert operations == ["DeleteMessages", "DeleteMessages"]

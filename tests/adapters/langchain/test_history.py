@@ -88,13 +88,23 @@ def test_runnable_with_message_history_keeps_each_session(store: MemoryStore) ->
     ]
 
 
-def test_bad_scopes_and_clear_are_clear_errors(store: MemoryStore) -> None:
+def test_bad_scopes_are_clear_errors(store: MemoryStore) -> None:
     with pytest.raises(InvalidScopeError, match="MemoryChatMessageHistory needs a concrete id"):
         MemoryChatMessageHistory(store, Scope(app_id=APP, tenant_id="alice", agent_id="a", run_id="*"))
     with pytest.raises(InvalidScopeError, match="missing segment"):
         MemoryChatMessageHistory(store, {"app_id": APP, "tenant_id": "alice"})
+
+
+def test_clear_empties_the_history_of_this_scope_only(store: MemoryStore) -> None:
     history = MemoryChatMessageHistory(store, scope())
-    with pytest.raises(NotImplementedError, match="start a new run_id"):
-        history.clear()
-    with pytest.raises(NotImplementedError):
-        asyncio.run(history.aclear())
+    other = MemoryChatMessageHistory(store, scope(run="other-run"))
+    history.add_messages([HumanMessage("I like tea"), AIMessage("Noted")])
+    other.add_messages([HumanMessage("Kept elsewhere")])
+    history.clear()
+    assert history.messages == []
+    assert [m.content for m in other.messages] == ["Kept elsewhere"]
+    history.add_messages([HumanMessage("Fresh start")])
+    asyncio.run(history.aclear())
+    assert history.messages == []
+    store.flush()
+    assert any(h.memory.text == "I like tea" for h in store.search(scope(run="*"), "tea"))
