@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-locomo clean
+.PHONY: setup demo test lint bench bench-locomo bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ bench: setup
 
 bench-locomo: setup
 	$(BIN)/python benchmarks/locomo.py --data ../shared/data/locomo
+
+# torch is named again so that pip keeps the local CPU build while resolving the peers' dependencies.
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet torch==2.13.0 -e ".[bench]"
+	touch $@
+
+bench-peers: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/peers.py --data ../shared/data/locomo
 
 clean:
 	rm -rf $(VENV) .memory_plugin .pytest_cache .mypy_cache .ruff_cache
