@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar
 from memory_plugin import AsyncMemoryStore, MemoryStore
 
 T = TypeVar("T")
-StoreMethod = Literal["add", "search", "messages"]
+StoreMethod = Literal["add", "search", "messages", "clear_messages"]
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,7 @@ KEY_PREFIX = "llama_index_"
 ROLE_KEY = "llama_index_role"  # the LlamaIndex role ("chatbot", "developer", ...), also shown when recalling
 EXTRAS_KEY = "llama_index_extras"  # JSON: non-text blocks and additional_kwargs
 PLACEHOLDER_KEY = "llama_index_placeholder"  # content is a stand-in text: the message had no text of its own
-RESET_KEY = "llama_index_reset"  # marks where reset() / set() started the run's history afresh
-ADAPTER_KEYS = (ROLE_KEY, EXTRAS_KEY, PLACEHOLDER_KEY, RESET_KEY)
+ADAPTER_KEYS = (ROLE_KEY, EXTRAS_KEY, PLACEHOLDER_KEY)
 
 # LlamaIndex roles -> the engine's four roles.
 ENGINE_ROLES: Mapping[str, str] = {
@@ -99,15 +98,6 @@ def from_engine(message: Message) -> ChatMessage:
 def fingerprint(role: str, content: str, metadata: Mapping[str, Any]) -> tuple[Any, ...]:
     """What makes two turns the same for :meth:`set`: engine role, text and the kept LlamaIndex extras."""
     return role, content, metadata.get(ROLE_KEY), metadata.get(EXTRAS_KEY)
-
-
-def reset_entry() -> dict[str, Any]:
-    """The system message that marks the start of a fresh history (raw messages are never deleted)."""
-    return {"role": "system", "content": "[chat history reset]", "metadata": {RESET_KEY: True}}
-
-
-def is_reset(message: Message) -> bool:
-    return message.metadata.get(RESET_KEY) is True
 
 
 def to_engine_all(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from memory_plugin.models import MetadataValue
 from memory_plugin.validation import MAX_LIMIT, MAX_MESSAGES
 
 from ._calls import Plan, StoreCall
-from ._convert import is_reset, text_of
+from ._convert import text_of
 
 Tokenizer = Callable[[str], Sequence[Any]]
 # A rough, fixed cost for an image, audio or document block, whose real cost depends on the model.
@@ -24,16 +24,12 @@ _TOOL_ROLES = (MessageRole.TOOL, MessageRole.FUNCTION)
 
 
 def read_plan(scope: Scope) -> Plan[list[Message]]:
-    """All stored messages of the run ``scope`` since its last reset, oldest first."""
+    """All stored messages of the run ``scope``, oldest first."""
     messages: list[Message] = []
     cursor = None
     while True:
         page = yield StoreCall("messages", (scope,), {"limit": MAX_LIMIT, "cursor": cursor})
-        for message in page.items:
-            if is_reset(message):
-                messages = []
-            else:
-                messages.append(message)
+        messages += page.items
         if page.next_cursor is None:
             return messages
         cursor = page.next_cursor

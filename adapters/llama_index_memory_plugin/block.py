@@ -33,7 +33,7 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
         scope: the concrete ``Scope`` the block writes to.
         recall_scope: where memories are recalled from (default: every run of ``scope``'s tenant and agent).
         top_k, min_score, rerank, memory_types, filters: recall options, as for :class:`MemoryPluginMemory`.
-        metadata: flat metadata stored with every message written (at most 12 keys).
+        metadata: flat metadata stored with every message written (at most 13 keys).
         name, description, priority, accept_short_term_memory: as for any ``BaseMemoryBlock``; ``priority``
             defaults to 1, so ``Memory`` may drop the least relevant memories when it runs out of tokens.
         sync: ``True`` extracts long-term memories before ``aput`` returns.

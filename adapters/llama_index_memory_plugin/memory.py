@@ -14,8 +14,8 @@ from llama_index.core.utils import get_tokenizer
 from memory_plugin import AsyncMemoryStore, MemoryStore, Scope
 from memory_plugin.models import MetadataValue
 
-from ._calls import Plan, arun, run
-from ._convert import fingerprint, from_engine, reset_entry, to_engine_all
+from ._calls import Plan, StoreCall, arun, run
+from ._convert import fingerprint, from_engine, to_engine_all
 from ._history import complete_tool_exchanges, count_tokens, read_plan, recent_window, write_plan
 from ._recall import DEFAULT_RECALL_TEMPLATE, Recall, query_for, recall_message
 from ._scope import resolve_stores, write_metadata, write_scope
@@ -37,10 +37,10 @@ class MemoryPluginMemory(BaseMemory):
       latest user message), followed by the run's most recent messages. Everything fits in ``token_limit`` minus
       ``initial_token_count``: memories take at most ``recall_token_limit`` tokens, the oldest messages are dropped
       first. Memories made from messages already in the window are not repeated.
-    - ``get_all`` returns the run's messages since its last reset; ``set(messages)`` makes them the run's history
-      (if they extend the stored history only the new ones are written, otherwise the history restarts with them);
-      ``reset()`` empties the run's history. Raw messages are never deleted (they stay in the store's record and
-      audit) and long-term memories are never touched, neither of this run nor of any other.
+    - ``get_all`` returns the run's messages; ``set(messages)`` makes them the run's history (if they extend the
+      stored history only the new ones are written, otherwise the run's stored messages are deleted and replaced);
+      ``reset()`` deletes the run's messages. Long-term memories are never touched, neither of this run nor of
+      any other.
     - Every method has a native async twin running on the store's async API.
 
     Args:
@@ -50,7 +50,7 @@ class MemoryPluginMemory(BaseMemory):
         recall_top_k: at most this many memories are recalled (0 turns recall off).
         min_score: memories scoring below this (scores are in ``[0, 1]``) are not recalled.
         rerank, memory_types, filters: passed to ``store.search`` for recall.
-        metadata: flat metadata stored with every turn (at most 12 keys).
+        metadata: flat metadata stored with every turn (at most 13 keys).
         token_limit: tokens for everything ``get`` returns (default 3000).
         recall_token_limit: tokens for the recalled memories, within ``token_limit`` (default 600).
         recall_template: the system message text; ``{memories}`` is replaced by one line per memory.
@@ -204,7 +204,10 @@ class MemoryPluginMemory(BaseMemory):
         old = [fingerprint(m.role, m.content, m.metadata) for m in stored]
         new = [fingerprint(e["role"], e["content"], e["metadata"]) for e in entries]
         # When the history only grew, write what is new; otherwise restart the history with the given messages.
-        entries = entries[len(old) :] if new[: len(old)] == old else [reset_entry(), *entries]
+        if new[: len(old)] == old:
+            entries = entries[len(old) :]
+        else:
+            yield StoreCall("clear_messages", (self._scope,))
         yield from write_plan(self._scope, entries, self._metadata, self.sync)
 
     # ---- BaseMemory ------------------------------------------------------------------------------------------
@@ -230,7 +233,7 @@ class MemoryPluginMemory(BaseMemory):
         return await arun(self._get_plan(input, initial_token_count), self._astore)
 
     def get_all(self) -> list[ChatMessage]:
-        """Every message of the run since its last reset, oldest first (no recall, no token limit)."""
+        """Every message of the run, oldest first (no recall, no token limit)."""
         return run(self._get_all_plan(), self._store)
 
     async def aget_all(self) -> list[ChatMessage]:
@@ -255,7 +258,7 @@ class MemoryPluginMemory(BaseMemory):
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Make ``messages`` the run's history: if they start with the stored history only the rest is written,
-        otherwise the history restarts with them (earlier raw messages stay stored, but are no longer returned)."""
+        otherwise the run's stored messages are deleted and replaced by them."""
         run(self._set_plan(messages), self._store)
 
     async def aset(self, messages: list[ChatMessage]) -> None:
@@ -263,7 +266,7 @@ class MemoryPluginMemory(BaseMemory):
         await arun(self._set_plan(messages), self._astore)
 
     def reset(self) -> None:
-        """Empty the run's history. Long-term memories, of this run or any other, are kept."""
+        """Delete the run's messages (its chat history). Long-term memories, of this run or any other, are kept."""
         run(self._set_plan([]), self._store)
 
     async def areset(self) -> None:
