@@ -12,6 +12,7 @@ ranks only memories inside the scope.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,29 +95,24 @@ def _lexical(conn: sqlite3.Connection, read: ReadFilter, where: str, params: lis
     return {int(seq): float(score) for seq, score in rows}
 
 
-def _inside(conn: sqlite3.Connection, positions: list[int], where: str, params: list[Any]) -> set[int]:
-    """Which of ``positions`` are inside the filter."""
-    result: set[int] = set()
+def _select_inside(
+    conn: sqlite3.Connection, columns: str, positions: list[int], where: str, params: list[Any]
+) -> Iterator[sqlite3.Row]:
+    """``columns`` of the rows at ``positions`` that are inside the filter. ``NOT INDEXED`` keeps SQLite on rowid
+    lookups; left to itself it walks the scope index over the whole store."""
     for start in range(0, len(positions), _CHUNK):
         chunk = positions[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        found = conn.execute(f"SELECT m.seq FROM memories m NOT INDEXED WHERE m.seq IN ({marks}) AND {where}",
-                             [*chunk, *params])  # fmt: skip
-        result.update(int(r[0]) for r in found)
-    return result
+        sql = f"SELECT {columns} FROM memories m NOT INDEXED WHERE m.seq IN ({marks}) AND {where}"
+        yield from conn.execute(sql, [*chunk, *params])
+
+
+def _inside(conn: sqlite3.Connection, positions: list[int], where: str, params: list[Any]) -> set[int]:
+    return {int(row[0]) for row in _select_inside(conn, "m.seq", positions, where, params)}
 
 
 def _rows(conn: sqlite3.Connection, positions: list[int], where: str, params: list[Any]) -> dict[int, sqlite3.Row]:
-    """The rows at ``positions`` that are inside the filter. ``NOT INDEXED`` keeps SQLite on rowid lookups;
-    left to itself it walks the scope index over the whole store."""
-    rows: dict[int, sqlite3.Row] = {}
-    for start in range(0, len(positions), _CHUNK):
-        chunk = positions[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT * FROM memories m NOT INDEXED WHERE m.seq IN ({marks}) AND {where}",
-                                [*chunk, *params]):  # fmt: skip
-            rows[int(row["seq"])] = row
-    return rows
+    return {int(row["seq"]): row for row in _select_inside(conn, "*", positions, where, params)}
 
 
 def _index_positions(
