@@ -17,6 +17,7 @@ from .client import MemoryClient, MemoryStore, ScopeLike, TimeLike
 from .extraction import Extractor
 from .models import (
     AddResult,
+    ExtractionJob,
     HistoryEvent,
     Memory,
     MemoryStoreInfo,
@@ -128,6 +129,12 @@ class AsyncMemoryStore:
 
     async def flush(self, timeout: float | None = None) -> bool:
         return await asyncio.to_thread(self.sync.flush, timeout)
+
+    async def extraction_status(self) -> builtins.list[ExtractionJob]:
+        return await asyncio.to_thread(self.sync.extraction_status)
+
+    async def retry_failed(self) -> int:
+        return await asyncio.to_thread(self.sync.retry_failed)
 
     def __repr__(self) -> str:
         return f"AsyncMemoryStore(name={self.name!r})"

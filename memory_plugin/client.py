@@ -15,6 +15,7 @@ from .extraction import Extractor
 from .ingest import StoreHandle
 from .models import (
     AddResult,
+    ExtractionJob,
     HistoryEvent,
     Memory,
     MemoryStoreInfo,
@@ -169,12 +170,30 @@ class MemoryStore:
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:
         """The audit: one record per call on this store, newest first, for a read ``scope`` and optional
-        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...)."""
+        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...).
+
+        Each background extraction is recorded as ``ExtractMemories`` under the request id of the ``AddMemories``
+        call that queued it (with its token usage when the LLM reports it). Store-level calls that have no scope
+        (``Flush``, ``ListExtractionJobs``, ``RetryExtraction``) appear in every listing."""
         return self._engine.requests(self._handle, scope, operation, limit, cursor)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this store's background extraction; returns False if ``timeout`` seconds passed first."""
         return self._engine.flush(self._handle, timeout)
+
+    def extraction_status(self) -> builtins.list[ExtractionJob]:
+        """Background extraction jobs not finished yet, oldest first: ``pending``, ``running``, or ``failed``
+        (after its retries, with ``error`` and the LLM's ``raw_output``). Their raw messages are stored either way.
+
+        Example:
+            >>> failed = [job for job in store.extraction_status() if job.state == "failed"]
+        """
+        return self._engine.extraction_status(self._handle)
+
+    def retry_failed(self) -> int:
+        """Queue failed extraction jobs again (e.g. after fixing the LLM's configuration); returns how many.
+        ``flush()`` waits for them."""
+        return self._engine.retry_failed(self._handle)
 
     def __repr__(self) -> str:
         return f"MemoryStore(name={self.name!r})"

@@ -12,10 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .audit import AuditRecord
 from .embedding import Embedder, check_embedder_matches
 from .errors import (
     ClientClosedError,
@@ -34,6 +34,7 @@ from .filters import ReadFilter, memory_sql, scope_sql
 from .ingest import StoreHandle, apply, build_messages, enqueue_extraction, extract, extraction_input, insert_messages
 from .models import (
     AddResult,
+    ExtractionJob,
     HistoryEvent,
     Memory,
     MemoryStoreInfo,
@@ -50,14 +51,13 @@ from .search import hybrid_search
 from .storage.lock import FolderLock
 from .storage.record import (
     Record,
-    dumps,
     now,
     row_history,
+    row_job,
     row_memory,
     row_message,
     row_request,
     row_store,
-    segment_text,
     to_datetime,
 )
 from .storage.vector_index import VectorIndex
@@ -79,7 +79,7 @@ from .validation import (
     encode_cursor,
 )
 from .worker import ExtractionWorker
-from .writes import delete_memory, new_id, update_memory
+from .writes import delete_memory, update_memory
 
 OPERATIONS = (
     "AddMemories",
@@ -93,35 +93,10 @@ OPERATIONS = (
     "DeleteMessages",
     "ListRequests",
     "Flush",
+    "ExtractMemories",
+    "ListExtractionJobs",
+    "RetryExtraction",
 )
-
-
-@dataclass
-class _Audit:
-    """The audit record of one public call, written once: inside the call's own transaction for writes, or
-    after the call for reads and failures."""
-
-    store_id: int
-    operation: str
-    scope: object
-    request_id: str = field(default_factory=lambda: new_id("req"))
-    started: float = field(default_factory=time.perf_counter)
-    counts: dict[str, int] = field(default_factory=dict)
-    written: bool = False
-
-    def write(self, conn: sqlite3.Connection, outcome: str = "ok", error: str | None = None) -> None:
-        try:
-            parsed: Scope | None = None if self.scope is None else Scope.parse(self.scope)
-        except MemoryPluginError:
-            parsed = None  # the scope itself was the bad input: the record keeps no scope
-        segments = [None] * 4 if parsed is None else [segment_text(v) for v in parsed.segments().values()]
-        conn.execute(
-            "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
-            " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.request_id, self.store_id, self.operation, *segments, outcome, error,
-             (time.perf_counter() - self.started) * 1000, now(), dumps(self.counts)),
-        )  # fmt: skip
-        self.written = True
 
 
 class Engine:
@@ -258,10 +233,10 @@ class Engine:
     # ---- audit -----------------------------------------------------------------------------------------------
 
     @contextmanager
-    def _audited(self, store: StoreHandle, operation: str, scope: object) -> Iterator[_Audit]:
+    def _audited(self, store: StoreHandle, operation: str, scope: object) -> Iterator[AuditRecord]:
         """Record one public call: outcome, latency, counts."""
         self._live(store)
-        audit = _Audit(store.id, operation, scope)
+        audit = AuditRecord(store.id, operation, scope)
         try:
             yield audit
         except BaseException as e:
@@ -301,7 +276,10 @@ class Engine:
                 request = extraction_input(
                     self.record, self.index, store, concrete, new_messages, body, call_metadata, when
                 )
-                prepared = extract(self.record, store, request)
+                try:
+                    prepared = extract(self.record, store, request)
+                finally:  # tokens are spent even when the extraction fails
+                    audit.counts.update(request.usage)
             with self.record.transaction() as conn:
                 insert_messages(conn, store.id, new_messages)
                 memories: list[Memory] = []
@@ -496,8 +474,9 @@ class Engine:
                     "operation", f"must be one of {list(OPERATIONS)} or None, got {operation!r:.60}"
                 )
             size, before = check_limit(limit), check_cursor(cursor)
-            clauses, params = scope_sql(read_scope, "r")
-            clauses.insert(0, "r.store_id = ?")
+            scope_clauses, params = scope_sql(read_scope, "r")
+            # Store-level calls (flush, extraction status and retry) have no scope: every listing shows them.
+            clauses = ["r.store_id = ?", f"(r.app_id IS NULL OR ({' AND '.join(scope_clauses)}))"]
             params.insert(0, store.id)
             if operation is not None:
                 clauses.append("r.operation = ?")
@@ -520,6 +499,28 @@ class Engine:
                     "SELECT count(*) FROM jobs WHERE store_id = ? AND state IN ('pending', 'running')", (store.id,)
                 ).fetchone()[0]
             )
+
+    def extraction_status(self, store: StoreHandle) -> list[ExtractionJob]:
+        """The store's unfinished background extraction jobs (pending, running, failed), oldest first."""
+        with self._audited(store, "ListExtractionJobs", None) as audit:
+            with self.record.reading() as conn:
+                rows = conn.execute("SELECT * FROM jobs WHERE store_id = ? ORDER BY seq", (store.id,)).fetchall()
+            audit.counts["items"] = len(rows)
+            return [row_job(r) for r in rows]
+
+    def retry_failed(self, store: StoreHandle) -> int:
+        """Queue the store's failed extraction jobs again (attempts start over). Returns how many."""
+        with self._audited(store, "RetryExtraction", None) as audit:
+            with self.record.transaction() as conn:
+                count = conn.execute(
+                    "UPDATE jobs SET state = 'pending', attempts = 0, not_before = 0"
+                    " WHERE store_id = ? AND state = 'failed'",
+                    (store.id,),
+                ).rowcount
+                audit.counts["jobs"] = count
+                audit.write(conn)
+            self.notify_jobs()
+            return int(count)
 
     def flush(self, store: StoreHandle, timeout: object = None) -> bool:
         """Wait until the store's background extraction is done; False if ``timeout`` seconds passed first."""

@@ -53,7 +53,16 @@ class EmbeddingError(MemoryPluginError, RuntimeError):
 
 
 class ExtractionError(MemoryPluginError, RuntimeError):
-    """The extractor failed to turn messages into memories."""
+    """The extractor failed to turn messages into memories.
+
+    ``raw_output`` is what the LLM answered, if that was the problem; ``retryable`` is False when running the
+    same job again cannot help (a background job is then marked failed at once, see ``extraction_status()``).
+    """
+
+    def __init__(self, message: str, *, raw_output: str | None = None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.raw_output = raw_output
+        self.retryable = retryable
 
 
 class StorageError(MemoryPluginError, OSError):

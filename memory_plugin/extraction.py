@@ -30,6 +30,10 @@ class ExtractionInput:
         timestamp: when the call says this happened.
         recent: earlier messages of the same run, oldest first, for context.
         related: ``related(query, k)`` finds existing memories of the same app and tenant, best first.
+        similar: ``similar(text, k)`` is ``related`` with each memory's cosine similarity to ``text`` (in
+            ``[-1, 1]``, from the stored embeddings), for deterministic duplicate checks.
+        usage: figures the extractor reports (e.g. ``input_tokens``, ``output_tokens``, ``llm_calls``); the
+            engine adds them to the audit counts of the ``AddMemories`` request.
     """
 
     scope: Scope
@@ -39,6 +43,8 @@ class ExtractionInput:
     timestamp: datetime
     recent: list[Message] = field(default_factory=list)
     related: Callable[[str, int], list[Memory]] = field(default=lambda query, k: [])
+    similar: Callable[[str, int], list[tuple[Memory, float]]] = field(default=lambda text, k: [])
+    usage: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,14 @@ class NewMemory:
 
 @dataclass(frozen=True)
 class MemoryUpdate:
-    """Change an existing memory of the same app and tenant (``None`` keeps a field as it is)."""
+    """Change an existing memory of the same app and tenant (``None`` keeps a field as it is).
+    ``source_message_ids`` are the messages that caused the change; they are kept in its history."""
 
     memory_id: str
     text: str | None = None
     metadata: Metadata | None = None
     event_time: datetime | None = None
+    source_message_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,18 @@ class MemoryDeletion:
     """Delete an existing memory of the same app and tenant (e.g. contradicted by new information)."""
 
     memory_id: str
+    source_message_ids: tuple[str, ...] = ()
 
 
-MemoryOperation = Union[NewMemory, MemoryUpdate, MemoryDeletion]
+@dataclass(frozen=True)
+class MemoryUnchanged:
+    """Keep an existing memory as it is, and say so in its history (e.g. an LLM's NOOP on a duplicate)."""
+
+    memory_id: str
+    source_message_ids: tuple[str, ...] = ()
+
+
+MemoryOperation = Union[NewMemory, MemoryUpdate, MemoryDeletion, MemoryUnchanged]
 
 
 @runtime_checkable

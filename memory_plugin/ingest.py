@@ -11,9 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from .audit import AuditRecord
 from .embedding import Embedder
 from .errors import ExtractionError, InvalidArgumentError, MemoryPluginError
-from .extraction import ExtractionInput, Extractor, MemoryDeletion, MemoryOperation, MemoryUpdate, NewMemory
+from .extraction import (
+    ExtractionInput,
+    Extractor,
+    MemoryDeletion,
+    MemoryOperation,
+    MemoryUnchanged,
+    MemoryUpdate,
+    NewMemory,
+)
 from .filters import ReadFilter, scope_sql
 from .models import Memory, Message, Metadata
 from .retrieval import embedding_text
@@ -30,7 +39,7 @@ from .validation import (
     check_metadata,
     check_text,
 )
-from .writes import delete_memory, insert_memory, new_id, update_memory
+from .writes import delete_memory, insert_memory, new_id, note_unchanged, update_memory
 
 RECENT_CONTEXT_MESSAGES = 20
 
@@ -122,8 +131,34 @@ def extraction_input(
         found = hybrid_search(record, index, tenant, query, store.embedder.embed_query(query), k, True)
         return [memory for memory, _ in found.hits]
 
+    def similar(text: str, k: int) -> list[tuple[Memory, float]]:
+        # Compared with stored document embeddings, so embedded as a document too (asymmetric embedders).
+        vector = np.asarray(store.embedder.embed_documents([text])[0], dtype=np.float32).reshape(-1)
+        memories = [m for m, _ in hybrid_search(record, index, tenant, text, vector, k, True).hits]
+        return [(m, s) for m, s in zip(memories, _cosines(record, vector, [m.id for m in memories]), strict=True)]
+
     return ExtractionInput(scope=scope, messages=messages, text=text, metadata=metadata, timestamp=when,
-                           recent=[row_message(r) for r in reversed(rows)], related=related)  # fmt: skip
+                           recent=[row_message(r) for r in reversed(rows)], related=related,
+                           similar=similar)  # fmt: skip
+
+
+def _cosines(record: Record, vector: np.ndarray, memory_ids: list[str]) -> list[float]:
+    """Cosine similarity of ``vector`` with the stored embeddings of memories (0.0 for one that is gone)."""
+    if not memory_ids:
+        return []
+    with record.reading() as conn:
+        marks = ",".join("?" * len(memory_ids))
+        blobs = dict(conn.execute(f"SELECT id, embedding FROM memories WHERE id IN ({marks})", memory_ids).fetchall())
+    result = []
+    for memory_id in memory_ids:
+        blob = blobs.get(memory_id)
+        stored = np.frombuffer(blob, dtype=np.float32) if blob is not None else None
+        if stored is None or stored.shape != vector.shape:
+            result.append(0.0)
+            continue
+        norm = float(np.linalg.norm(stored) * np.linalg.norm(vector))
+        result.append(float(stored @ vector) / norm if norm else 0.0)
+    return result
 
 
 def _check_operation(op: object) -> None:
@@ -140,7 +175,7 @@ def _check_operation(op: object) -> None:
         if op.text is not None:
             check_text("memory.text", op.text)
         check_metadata(op.metadata)
-    elif isinstance(op, MemoryDeletion):
+    elif isinstance(op, (MemoryDeletion, MemoryUnchanged)):
         check_memory_id(op.memory_id)
     else:
         raise InvalidArgumentError("operation", f"unknown extractor operation {type(op).__name__}")
@@ -213,9 +248,12 @@ def apply(
         if isinstance(op, MemoryUpdate):
             metadata = None if op.metadata is None else dict(op.metadata)
             memories.append(update_memory(conn, row, text=op.text, metadata=metadata, event_time=op.event_time,
-                                          embedding=item.embedding, request_id=request_id))  # fmt: skip
+                                          embedding=item.embedding, request_id=request_id,
+                                          source_message_ids=list(op.source_message_ids)))  # fmt: skip
+        elif isinstance(op, MemoryUnchanged):
+            note_unchanged(conn, row, request_id, list(op.source_message_ids))
         else:
-            delete_memory(conn, row, request_id)
+            delete_memory(conn, row, request_id, list(op.source_message_ids))
     return memories
 
 
@@ -231,9 +269,19 @@ def run_job(record: Record, index: VectorIndex, store: StoreHandle, job: sqlite3
     first_seq = int(rows[0]["seq"]) if rows else None
     request = extraction_input(record, index, store, scope, [row_message(r) for r in rows], payload["text"],
                                payload["metadata"], when, first_seq)  # fmt: skip
-    prepared = extract(record, store, request)
+    # The extraction is audited as its own record under the request id of the AddMemories call that queued it.
+    audit = AuditRecord(store.id, "ExtractMemories", scope, request_id=job["request_id"])
+    try:
+        prepared = extract(record, store, request)
+    except Exception as e:
+        audit.counts.update(request.usage)  # a failed attempt cost tokens too
+        with record.transaction() as conn:
+            audit.write(conn, type(e).__name__, str(e)[:500])
+        raise
     with record.transaction() as conn:
         if conn.execute("SELECT 1 FROM jobs WHERE seq = ?", (job["seq"],)).fetchone() is None:
             return  # the store was deleted while extracting: nothing to write
-        apply(conn, store.id, scope, prepared, when, job["request_id"])
+        memories = apply(conn, store.id, scope, prepared, when, job["request_id"])
+        audit.counts.update(request.usage, memories=len(memories))
+        audit.write(conn)
         conn.execute("DELETE FROM jobs WHERE seq = ?", (job["seq"],))

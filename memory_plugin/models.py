@@ -101,16 +101,37 @@ class AddResult(_Frozen):
 
 
 class HistoryEvent(_Frozen):
-    """One change to a memory: ``created``, ``updated`` or ``deleted``, with the values before and after."""
+    """One event of a memory: ``created``, ``updated``, ``unchanged`` (new messages were judged to add nothing to
+    it) or ``deleted``, with the values before and after, and the raw messages that caused it
+    (``source_message_ids``, empty for direct API calls)."""
 
     memory_id: str
-    event: Literal["created", "updated", "deleted"]
+    event: Literal["created", "updated", "unchanged", "deleted"]
     old_text: str | None = None
     new_text: str | None = None
     old_metadata: Metadata | None = None
     new_metadata: Metadata | None = None
     time: datetime
     request_id: str
+    source_message_ids: list[str] = Field(default_factory=list)
+
+
+class ExtractionJob(_Frozen):
+    """A background extraction job that has not finished (see :meth:`MemoryStore.extraction_status`).
+
+    ``state`` is ``pending``, ``running`` or ``failed``; ``error`` is the last failure, ``raw_output`` the start
+    of what the LLM answered when its output could not be used. The job's messages stay stored whatever happens.
+    """
+
+    job_id: int
+    scope: Scope
+    state: Literal["pending", "running", "failed"]
+    attempts: int
+    error: str | None = None
+    raw_output: str | None = None
+    message_ids: list[str] = Field(default_factory=list)
+    request_id: str
+    created_at: datetime
 
 
 class RequestRecord(_Frozen):

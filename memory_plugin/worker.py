@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MAX_ATTEMPTS = 3
 RETRY_DELAY_SECONDS = 1.0
 IDLE_WAIT_SECONDS = 0.5
+RAW_OUTPUT_CHARACTERS = 4000
 log = logging.getLogger("memory_plugin")
 
 
@@ -80,15 +81,19 @@ class ExtractionWorker:
             run_job(self._engine.record, self._engine.index, store, job)
         except Exception as e:  # any failure is recorded on the job; the worker lives on
             attempts = int(job["attempts"]) + 1
-            state = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+            # An extractor that already retried (e.g. an LLM that twice answered unusable JSON) says so.
+            final = attempts >= MAX_ATTEMPTS or getattr(e, "retryable", True) is False
+            state = "failed" if final else "pending"
+            raw = getattr(e, "raw_output", None)
             log.warning("memory_plugin extraction job %s attempt %d failed: %s", job["seq"], attempts, e)
             with self._engine.record.transaction() as conn:
                 conn.execute(
-                    "UPDATE jobs SET state = ?, attempts = ?, error = ?, not_before = ? WHERE seq = ?",
+                    "UPDATE jobs SET state = ?, attempts = ?, error = ?, raw_output = ?, not_before = ? WHERE seq = ?",
                     (
                         state,
                         attempts,
                         f"{type(e).__name__}: {e}"[:1000],
+                        raw[:RAW_OUTPUT_CHARACTERS] if isinstance(raw, str) else None,
                         now() + RETRY_DELAY_SECONDS * 2 ** (attempts - 1),
                         job["seq"],
                     ),

@@ -33,10 +33,12 @@ def _history(
     request_id: str,
     old: tuple[str | None, str | None],
     new: tuple[str | None, str | None],
+    source_message_ids: list[str] | None = None,
 ) -> None:
     conn.execute(
         "INSERT INTO history (store_id, memory_id, app_id, tenant_id, agent_id, run_id, event, old_text, new_text,"
-        " old_metadata, new_metadata, time, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " old_metadata, new_metadata, time, request_id, source_message_ids)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             row["store_id"],
             row["id"],
@@ -51,6 +53,7 @@ def _history(
             new[1],
             now(),
             request_id,
+            dumps(source_message_ids or []),
         ),
     )
 
@@ -107,7 +110,7 @@ def insert_memory(
     )
     row = _fetch(conn, seq)
     _log_change(conn, store_id, row["id"])
-    _history(conn, row, "created", request_id, (None, None), (text, row["metadata"]))
+    _history(conn, row, "created", request_id, (None, None), (text, row["metadata"]), source_message_ids)
     return row_memory(row)
 
 
@@ -120,6 +123,7 @@ def update_memory(
     event_time: datetime | None,
     embedding: np.ndarray | None,
     request_id: str,
+    source_message_ids: list[str] | None = None,
 ) -> Memory:
     """Change a memory in place (same id). ``None`` keeps a field; new text comes with its new embedding (of
     :func:`embedding_text` with the memory's speaker)."""
@@ -140,13 +144,25 @@ def update_memory(
         terms = index_text(new_text, row["speaker"], row["context"])
         conn.execute("UPDATE memories_fts SET terms = ? WHERE rowid = ?", (terms, row["seq"]))
     _log_change(conn, row["store_id"], row["id"])
-    _history(conn, row, "updated", request_id, (row["text"], row["metadata"]), (new_text, new_metadata))
+    _history(
+        conn, row, "updated", request_id, (row["text"], row["metadata"]), (new_text, new_metadata), source_message_ids
+    )
     return row_memory(_fetch(conn, row["seq"]))
 
 
-def delete_memory(conn: sqlite3.Connection, row: sqlite3.Row, request_id: str) -> None:
+def note_unchanged(
+    conn: sqlite3.Connection, row: sqlite3.Row, request_id: str, source_message_ids: list[str] | None = None
+) -> None:
+    """Record in a memory's history that new messages were judged to add nothing to it (a NOOP decision)."""
+    kept = (row["text"], row["metadata"])
+    _history(conn, row, "unchanged", request_id, kept, kept, source_message_ids)
+
+
+def delete_memory(
+    conn: sqlite3.Connection, row: sqlite3.Row, request_id: str, source_message_ids: list[str] | None = None
+) -> None:
     """Remove a memory; its history stays."""
     conn.execute("DELETE FROM memories WHERE seq = ?", (row["seq"],))
     conn.execute("DELETE FROM memories_fts WHERE rowid = ?", (row["seq"],))
     _log_change(conn, row["store_id"], row["id"])
-    _history(conn, row, "deleted", request_id, (row["text"], row["metadata"]), (None, None))
+    _history(conn, row, "deleted", request_id, (row["text"], row["metadata"]), (None, None), source_message_ids)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import StorageError
-from ..models import HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
 from ..scope import Scope
 
 SCHEMA_VERSION = 1
@@ -46,7 +46,8 @@ CREATE INDEX IF NOT EXISTS messages_scope ON messages (store_id, app_id, tenant_
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL,
     app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, event TEXT NOT NULL,
-    old_text TEXT, new_text TEXT, old_metadata TEXT, new_metadata TEXT, time REAL NOT NULL, request_id TEXT NOT NULL);
+    old_text TEXT, new_text TEXT, old_metadata TEXT, new_metadata TEXT, time REAL NOT NULL, request_id TEXT NOT NULL,
+    source_message_ids TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
 CREATE TABLE IF NOT EXISTS requests (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, store_id INTEGER NOT NULL,
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, app_id TEXT NOT NULL,
     tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, payload TEXT NOT NULL,
     state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0, error TEXT,
-    request_id TEXT NOT NULL, created_at REAL NOT NULL);
+    request_id TEXT NOT NULL, created_at REAL NOT NULL, raw_output TEXT);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, store_id, seq);
 CREATE TABLE IF NOT EXISTS index_log (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL);
@@ -215,6 +216,7 @@ def row_history(row: sqlite3.Row) -> HistoryEvent:
         new_metadata=_optional_metadata(row["new_metadata"]),
         time=to_datetime(row["time"]),
         request_id=row["request_id"],
+        source_message_ids=json.loads(row["source_message_ids"]),
     )
 
 
@@ -245,5 +247,19 @@ def row_store(row: sqlite3.Row) -> MemoryStoreInfo:
         description=row["description"],
         embedder=row["embedder"],
         dimension=row["dimension"],
+        created_at=to_datetime(row["created_at"]),
+    )
+
+
+def row_job(row: sqlite3.Row) -> ExtractionJob:
+    return ExtractionJob(
+        job_id=row["seq"],
+        scope=row_scope(row),
+        state=row["state"],
+        attempts=row["attempts"],
+        error=row["error"],
+        raw_output=row["raw_output"],
+        message_ids=json.loads(row["payload"])["message_ids"],
+        request_id=row["request_id"],
         created_at=to_datetime(row["created_at"]),
     )
