@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-locomo bench-peers clean
+.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py
+
+bench-reliability: setup
+	$(BIN)/python benchmarks/reliability.py
 
 bench-locomo: setup
 	$(BIN)/python benchmarks/locomo.py --data ../shared/data/locomo

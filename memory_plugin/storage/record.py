@@ -135,7 +135,10 @@ class Record:
                 yield self._conn
                 self._conn.execute("COMMIT")
             except BaseException as e:
-                self._conn.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would
+                # raise "no transaction is active" and hide the real error.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
                 if isinstance(e, sqlite3.Error):
                     raise StorageError(f"cannot write the record: {e}") from e
                 raise

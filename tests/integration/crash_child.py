@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from memory_plugin import ExtractionInput, MemoryClient, MemoryOperation, TurnExtractor
+from memory_plugin import ExtractionInput, MemoryClient, MemoryOperation, MemoryStoreExistsError, TurnExtractor
 from tests.conftest import SCOPE, make_fake_embedder
 
 
@@ -29,7 +29,10 @@ def say(line: str) -> None:
 def main(mode: str, path: str) -> None:
     extractor = SlowExtractor() if mode == "pending" else None
     client = MemoryClient(path=path, embedder=make_fake_embedder(), extractor=extractor)
-    store = client.create_memory_store("crash", description="durability test")
+    try:
+        store = client.create_memory_store("crash", description="durability test")
+    except MemoryStoreExistsError:  # a later trial on the same folder
+        store = client.get_memory_store("crash")
     if mode == "hold":
         say("ready")
         time.sleep(600)
@@ -44,6 +47,23 @@ def main(mode: str, path: str) -> None:
             memory = store.add(SCOPE, messages=[{"role": "user", "content": text}]).memories[0]
             say(f"ack {memory.id} {text}")
             i += 1
+    elif mode == "mixed":  # sync adds and background adds while the worker extracts: killed at a random point
+        i = time.time_ns() // 1000  # texts stay unique across trials on one folder
+        while True:
+            text = f"mixed write {i} about topic{i % 13} and river{i % 7}"
+            scope = SCOPE.with_(tenant_id=f"user-{i % 3:03d}")
+            if i % 3 == 2:
+                result = store.add(scope, messages=[{"role": "user", "content": text}], sync=False)
+                say(f"ack msg {scope.tenant_id} {result.message_ids[0]} {text}")
+            else:
+                memory = store.add(scope, text=text).memories[0]
+                say(f"ack mem {scope.tenant_id} {memory.id} {text}")
+            i += 1
+    elif mode == "repair":  # reopen after a crash: the index repair (and pending extraction) is killed midway
+        say("opened")
+        client._engine.index.catch_up()
+        say("repaired")
+        time.sleep(600)
     elif mode == "pending":
         for i in range(3):
             text = f"pending message {i} mentions river{i}"

@@ -1,0 +1,132 @@
+"""Faults: SIGKILL at random points (during extraction and during the index repair on reopen), an embedder that
+fails mid-batch, a full disk and a read-only record. Each ends in a clear error or a clean recovery; nothing
+acknowledged is lost, nothing half-written is visible, the data folder does not grow without bound."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memory_plugin import Embedder, EmbeddingError, MemoryClient, MemoryStore, StorageError
+from tests.conftest import SCOPE, fake_vectors, make_fake_embedder, turn
+from tests.reliability.crash import crash_trial
+
+
+def test_sigkill_at_random_points_loses_nothing(tmp_path: Path) -> None:
+    rng = random.Random(7)
+    path = tmp_path / "data"
+    sizes = []
+    for trial in range(3):
+        result = crash_trial(path, rng, kill_repair=trial > 0)
+        assert result.lost == 0
+        assert result.index_folders == 1
+        sizes.append(result.size)
+    assert sizes[-1] < 50_000_000  # a few hundred small writes: no leftover index generations or runaway WAL
+
+
+class FlakyEmbedder:
+    """The fake embedder, failing on the n-th text it is given (a crash in the middle of a batch)."""
+
+    def __init__(self) -> None:
+        self.fail_at: int | None = None
+        self.seen = 0
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        for _ in texts:
+            self.seen += 1
+            if self.fail_at is not None and self.seen >= self.fail_at:
+                raise RuntimeError("embedding service went away")
+        return fake_vectors(texts)
+
+
+@pytest.fixture
+def flaky(tmp_path: Path) -> Iterator[tuple[MemoryStore, FlakyEmbedder]]:
+    function = FlakyEmbedder()
+    with MemoryClient(path=tmp_path, embedder=Embedder(function, name="fake-hash-256", dimension=256)) as client:
+        yield client.create_memory_store("flaky"), function
+
+
+def counts(store: MemoryStore) -> tuple[int, int, int]:
+    conn = store._engine.record._conn
+    return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("memories", "messages", "history"))  # type: ignore[return-value]
+
+
+def test_embedder_failing_mid_batch_writes_nothing(flaky: tuple[MemoryStore, FlakyEmbedder]) -> None:
+    store, embedder = flaky
+    store.add(SCOPE, text="first memory about tea")
+    before = counts(store)
+    embedder.fail_at = embedder.seen + 2  # the second of three turns
+    with pytest.raises(EmbeddingError):
+        store.add(SCOPE, messages=[turn("user", "one coffee"), turn("assistant", "two tea"), turn("user", "three")])
+    memory_id = store.list(SCOPE).items[0].id
+    with pytest.raises(EmbeddingError):
+        store.update(SCOPE, memory_id, text="changed text")
+    with pytest.raises(EmbeddingError):
+        store.search(SCOPE, "tea")
+    assert counts(store) == before
+    assert store.get(SCOPE, memory_id).text == "first memory about tea"
+    embedder.fail_at = None  # the embedder recovers: so does the store
+    store.add(SCOPE, messages=[turn("user", "one coffee"), turn("assistant", "two tea")])
+    assert {h.memory.text for h in store.search(SCOPE, "coffee tea", top_k=5)} >= {"one coffee", "two tea"}
+
+
+def test_embedder_failing_in_background_keeps_the_messages(flaky: tuple[MemoryStore, FlakyEmbedder]) -> None:
+    store, embedder = flaky
+    embedder.fail_at = embedder.seen + 1
+    result = store.add(SCOPE, messages=[turn("user", "background coffee")], sync=False)
+    assert [m.id for m in store.messages(SCOPE).items] == result.message_ids  # acknowledged = durably stored
+    embedder.fail_at = None
+    assert store.flush(timeout=60)  # retried with back-off, then extracted
+    assert [m.text for m in store.list(SCOPE).items] == ["background coffee"]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[MemoryStore]:
+    with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
+        yield client.create_memory_store("disk")
+
+
+def test_full_disk_is_a_clear_error_and_the_store_recovers(store: MemoryStore) -> None:
+    """``PRAGMA max_page_count`` makes SQLite itself answer SQLITE_FULL, as a full disk does."""
+    store.add(SCOPE, text="kept before the disk filled")
+    conn = store._engine.record._conn
+    conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
+    with pytest.raises(StorageError, match="full"):
+        for i in range(100):
+            store.add(SCOPE, messages=[turn("user", f"big {i} " + "word " * 3000)] * 3)
+    texts = [m.text for m in store.list(SCOPE, limit=100).items]
+    assert all(t == "kept before the disk filled" or t.startswith("big ") for t in texts)
+    assert len(store.messages(SCOPE, limit=100).items) == 3 * (len(texts) - 1)  # messages and memories together
+    store.search(SCOPE, "kept disk")  # reads still work
+    conn.execute("PRAGMA max_page_count = 1073741823")  # space is freed
+    store.add(SCOPE, text="written after space was freed")
+    assert "written after space was freed" in [m.text for m in store.list(SCOPE, limit=100).items]
+
+
+def test_read_only_record_is_a_clear_error(store: MemoryStore) -> None:
+    store.add(SCOPE, text="readable")
+    conn = store._engine.record._conn
+    conn.execute("PRAGMA query_only = 1")
+    try:
+        before = counts(store)
+        with pytest.raises(StorageError):
+            store.add(SCOPE, text="refused")
+        with pytest.raises(StorageError):
+            store.delete(SCOPE, store.list(SCOPE).items[0].id)
+        assert counts(store) == before
+    finally:
+        conn.execute("PRAGMA query_only = 0")
+    assert [m.text for m in store.list(SCOPE).items] == ["readable"]
+
+
+def test_data_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match="cannot create the data folder"):
+        MemoryClient(path=blocker / "data", embedder=make_fake_embedder())
+    (tmp_path / "odd" / "memory.db").mkdir(parents=True)  # the record's path is taken by a folder
+    with pytest.raises(StorageError, match="cannot open the record"):
+        MemoryClient(path=tmp_path / "odd", embedder=make_fake_embedder()).close()
