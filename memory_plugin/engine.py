@@ -45,6 +45,7 @@ from .models import (
     SearchResults,
     Usage,
 )
+from .query_time import named_periods
 from .retrieval import embedding_text
 from .scope import Scope
 from .search import hybrid_search
@@ -380,7 +381,8 @@ class Engine:
             read = self._read_filter(store, scope, memory_types, filters, start_time, end_time)
             text, k, use_rerank = check_query(query), check_top_k(top_k), check_bool("rerank", rerank)
             vector = store.embedder.embed_query(text)
-            outcome = hybrid_search(self.record, self.index, read, text, vector, k, use_rerank)
+            periods = named_periods(text, to_datetime(now()))
+            outcome = hybrid_search(self.record, self.index, read, text, vector, k, use_rerank, periods)
             audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
             hits = [SearchHit(memory=m, score=s) for m, s in outcome.hits]
             return SearchResults(

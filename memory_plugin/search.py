@@ -6,13 +6,15 @@ usual case: one user's memories), and from the Chroma index when many do. Chroma
 proportion to the matching set (50-100 ms at 100k rows here), so the index is first asked without a filter for
 more results than needed, which the record then filters; only when too few survive is the filtered query used.
 Keyword candidates come from SQLite FTS5, restricted to the scope by tokens indexed with each memory, so BM25
-ranks only memories inside the scope.
+ranks only memories inside the scope. When the query names a period ("on 9 May, 2023"), the memories from around
+then are candidates too (when they are few enough to scan), so the ``date`` signal can lift a memory that neither
+retriever ranked high.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ import numpy as np
 
 from .filters import ReadFilter, index_where, memory_sql, scope_match
 from .models import Memory
+from .query_time import Period, proximity, reach
 from .retrieval import Candidate, match_expression, names_speaker, query_terms, rank, terms
 from .storage.record import Record, embedding_matrix, row_memory
 from .storage.vector_index import VectorIndex
@@ -63,6 +66,23 @@ def _exact_scan(
         best.update(_best(_dot(matrix, vector), [int(r[0]) for r in rows], pool))
         if len(best) > pool:
             best = dict(sorted(best.items(), key=lambda kv: -kv[1])[:pool])
+    return best
+
+
+def _around_periods(
+    conn: sqlite3.Connection, where: str, params: list[Any], periods: Sequence[Period], vector: np.ndarray, pool: int
+) -> dict[int, float]:
+    """Cosines of the ``pool`` best memories whose event time is near a named period; none when a period holds
+    more memories than an exact scan takes (a whole year of a large store), as the date then tells little."""
+    best: dict[int, float] = {}
+    for start, end in reach(periods):
+        near, near_params = f"{where} AND m.event_time BETWEEN ? AND ?", [*params, start, end]
+        count = conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM memories m WHERE {near} LIMIT ?)",
+            [*near_params, EXACT_SCAN_LIMIT + 1],
+        ).fetchone()[0]
+        if 0 < count <= EXACT_SCAN_LIMIT:
+            best.update(_exact_scan(conn, near, near_params, vector, pool))
     return best
 
 
@@ -130,9 +150,11 @@ def _index_positions(
 
 
 def hybrid_search(
-    record: Record, index: VectorIndex, read: ReadFilter, query: str, vector: np.ndarray, top_k: int, rerank: bool
-) -> SearchOutcome:
-    """The ``top_k`` best memories allowed by ``read`` for ``query``, with scores per the score contract."""
+    record: Record, index: VectorIndex, read: ReadFilter, query: str, vector: np.ndarray, top_k: int, rerank: bool,
+    periods: Sequence[Period] = (),
+) -> SearchOutcome:  # fmt: skip
+    """The ``top_k`` best memories allowed by ``read`` for ``query`` (which names ``periods``), with scores per the
+    score contract."""
     # Keyword search gets a deeper pool: on LoCoMo it finds more of the evidence than the embedding does.
     pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
     where, params = memory_sql(read)
@@ -152,6 +174,8 @@ def hybrid_search(
         else:
             cosines = dict.fromkeys(positions, float("nan"))
     with record.reading() as conn:
+        if periods:
+            cosines.update(_around_periods(conn, where, params, periods, vector, pool))
         lexical = _lexical(conn, read, where, params, query, lexical_pool)
         rows = _rows(conn, sorted(set(cosines) | set(lexical)), where, params)
     candidates = []
@@ -160,6 +184,14 @@ def hybrid_search(
         cosine = cosines.get(position, float("nan"))
         if cosine != cosine:  # NaN: not scored yet; the record's unit vectors give the exact cosine
             cosine = float(np.frombuffer(row["embedding"], dtype=np.float32) @ vector)
-        candidates.append(Candidate(position, cosine, lexical.get(position), names_speaker(words, row["speaker"])))
+        candidates.append(
+            Candidate(
+                position,
+                cosine,
+                lexical.get(position),
+                names_speaker(words, row["speaker"]),
+                proximity(row["event_time"], periods),
+            )
+        )
     ranked = rank(candidates, {p: r["text"] for p, r in rows.items()}, query, top_k, rerank)
     return SearchOutcome([(row_memory(rows[p]), score) for p, score in ranked], len(candidates))

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.model
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("MEMORY_PLUGIN_LOCOMO_DATA") or ROOT.parent / "shared" / "data" / "locomo")
 SLICE = "30.json"  # the smallest development conversation: 369 turns, 81 questions
-# Measured on this slice with the default engine: R@5 0.715, R@10 0.750; before ranking was tuned, the whole
+# Measured on this slice with the default engine: R@5 0.728, R@10 0.790; before ranking was tuned, the whole
 # development set gave 0.387 / 0.499. The floors catch a fall back towards that, not noise.
-FLOOR = {"5": 0.55, "10": 0.60}
+FLOOR = {"5": 0.60, "10": 0.65}
 
 
 def test_recall_on_a_development_conversation_stays_above_the_floor(tmp_path: Path) -> None:

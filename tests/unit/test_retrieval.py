@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from memory_plugin.retrieval import (
     Candidate,
     coverage,
+    detail,
     fused_score,
     index_text,
     match_expression,
@@ -50,9 +51,18 @@ def test_index_text_is_space_joined_terms() -> None:
     assert index_text("Hello, World") == "hello world"
 
 
-@given(cosine=st.floats(-1, 1), bm25=st.one_of(st.none(), st.floats(0, 1e6)), share=st.floats(0, 1))
-def test_scores_stay_in_unit_interval(cosine: float, bm25: float | None, share: float) -> None:
-    fused = fused_score(cosine, bm25)
+@given(
+    cosine=st.floats(-1, 1),
+    bm25=st.one_of(st.none(), st.floats(0, 1e6)),
+    share=st.floats(0, 1),
+    named=st.booleans(),
+    date_match=st.floats(0, 1),
+    text=st.text(max_size=2000),
+)
+def test_scores_stay_in_unit_interval(
+    cosine: float, bm25: float | None, share: float, named: bool, date_match: float, text: str
+) -> None:
+    fused = fused_score(cosine, bm25, named, date_match, detail(text))
     assert 0.0 <= fused <= 1.0
     assert 0.0 <= reranked_score(fused, share) <= 1.0
 
@@ -85,3 +95,16 @@ def test_index_and_embedding_inputs_carry_speaker_and_context() -> None:
 def test_naming_the_speaker_lifts_the_score() -> None:
     plain, named = fused_score(0.5, 3.0), fused_score(0.5, 3.0, speaker_named=True)
     assert named > plain and named <= 1.0
+
+
+def test_a_memory_from_the_period_the_query_names_ranks_higher() -> None:
+    same_day, other_day = fused_score(0.5, 3.0, date_match=1.0), fused_score(0.5, 3.0, date_match=0.0)
+    assert same_day > other_day and same_day <= 1.0
+
+
+def test_detail_favours_sentences_over_bare_replies_but_never_creates_relevance() -> None:
+    assert detail("") == 0.0 and detail("x" * 5000) == 1.0
+    assert detail("Ok!") < detail("I adopted a puppy named Max last week.") < 1.0
+    short, long = fused_score(0.5, 3.0, detail_share=detail("Ok!")), fused_score(0.5, 3.0, detail_share=1.0)
+    assert long > short >= long / 2
+    assert fused_score(-0.2, None, detail_share=1.0) == 0.0
