@@ -21,7 +21,7 @@ vector index's distance metric, from these signals of the candidate:
 one keeps at least half its relevance. Without rerank the score is ``fused``; with rerank (default) the best
 candidates are re-scored as ``0.9 * fused + 0.1 * coverage``. Scores are comparable across queries and stores
 that share an embedder; they are not probabilities. The weights were chosen on the LoCoMo development
-conversations (benchmarks/locomo.py), where they lifted recall@5 from 0.39 to 0.71; the surface is flat around
+conversations (benchmarks/locomo.py), where they lifted recall@5 from 0.39 to 0.70; the surface is flat around
 them (neighbouring weights give the same recall within a point).
 """
 
