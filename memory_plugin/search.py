@@ -69,6 +69,15 @@ def _exact_scan(
     return best
 
 
+def _count_up_to_scan_limit(conn: sqlite3.Connection, where: str, params: list[Any]) -> int:
+    """How many memories match, counted up to ``EXACT_SCAN_LIMIT + 1``: only "few or many" matters, and a full
+    count costs a scan."""
+    row = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM memories m WHERE {where} LIMIT ?)", [*params, EXACT_SCAN_LIMIT + 1]
+    ).fetchone()
+    return int(row[0])
+
+
 def _around_periods(
     conn: sqlite3.Connection, where: str, params: list[Any], periods: Sequence[Period], vector: np.ndarray, pool: int
 ) -> dict[int, float]:
@@ -77,11 +86,7 @@ def _around_periods(
     best: dict[int, float] = {}
     for start, end in reach(periods):
         near, near_params = f"{where} AND m.event_time BETWEEN ? AND ?", [*params, start, end]
-        count = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM memories m WHERE {near} LIMIT ?)",
-            [*near_params, EXACT_SCAN_LIMIT + 1],
-        ).fetchone()[0]
-        if 0 < count <= EXACT_SCAN_LIMIT:
+        if 0 < _count_up_to_scan_limit(conn, near, near_params) <= EXACT_SCAN_LIMIT:
             best.update(_exact_scan(conn, near, near_params, vector, pool))
     return best
 
@@ -159,10 +164,7 @@ def hybrid_search(
     pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
     where, params = memory_sql(read)
     with record.reading() as conn:
-        # Counting stops at the limit: only "few or many" matters here, and a full count costs a scan.
-        matching = conn.execute(
-            f"SELECT count(*) FROM (SELECT 1 FROM memories m WHERE {where} LIMIT ?)", [*params, EXACT_SCAN_LIMIT + 1]
-        ).fetchone()[0]
+        matching = _count_up_to_scan_limit(conn, where, params)
         if matching == 0:
             return SearchOutcome([], 0)
         cosines = _exact_scan(conn, where, params, vector, pool) if matching <= EXACT_SCAN_LIMIT else None
