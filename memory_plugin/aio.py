@@ -17,6 +17,7 @@ from .client import MemoryClient, MemoryStore, ScopeLike, TimeLike
 from .extraction import Extractor
 from .models import (
     AddResult,
+    DeleteAllResult,
     ExtractionJob,
     HistoryEvent,
     Memory,
@@ -24,6 +25,7 @@ from .models import (
     Message,
     Metadata,
     Page,
+    PruneResult,
     RequestRecord,
     SearchResults,
 )
@@ -51,9 +53,19 @@ class AsyncMemoryStore:
         metadata: Metadata | None = None,
         sync: bool = True,
         timestamp: TimeLike | None = None,
+        idempotency_key: str | None = None,
     ) -> AddResult:
+        """See :meth:`MemoryStore.add`. Cancelling the ``await`` does not stop a write that has started on its
+        worker thread: retry with the same ``idempotency_key`` to be sure it is applied exactly once."""
         return await asyncio.to_thread(
-            self.sync.add, scope, messages=messages, text=text, metadata=metadata, sync=sync, timestamp=timestamp
+            self.sync.add,
+            scope,
+            messages=messages,
+            text=text,
+            metadata=metadata,
+            sync=sync,
+            timestamp=timestamp,
+            idempotency_key=idempotency_key,
         )
 
     async def search(
@@ -122,6 +134,12 @@ class AsyncMemoryStore:
     async def clear_messages(self, scope: ScopeLike) -> int:
         return await asyncio.to_thread(self.sync.clear_messages, scope)
 
+    async def delete_all(self, scope: ScopeLike) -> DeleteAllResult:
+        return await asyncio.to_thread(self.sync.delete_all, scope)
+
+    async def prune(self) -> PruneResult:
+        return await asyncio.to_thread(self.sync.prune)
+
     async def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:
@@ -149,10 +167,23 @@ class AsyncMemoryClient:
         self.sync = MemoryClient(path, embedder=embedder, extractor=extractor)
 
     async def create_memory_store(
-        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+        self,
+        name: str,
+        description: str = "",
+        *,
+        embedder: object = None,
+        extractor: Extractor | None = None,
+        audit_retention_days: int | None = None,
+        history_retention_days: int | None = None,
     ) -> AsyncMemoryStore:
         store = await asyncio.to_thread(
-            self.sync.create_memory_store, name, description, embedder=embedder, extractor=extractor
+            self.sync.create_memory_store,
+            name,
+            description,
+            embedder=embedder,
+            extractor=extractor,
+            audit_retention_days=audit_retention_days,
+            history_retention_days=history_retention_days,
         )
         return AsyncMemoryStore(store)
 
@@ -161,6 +192,17 @@ class AsyncMemoryClient:
     ) -> AsyncMemoryStore:
         store = await asyncio.to_thread(self.sync.get_memory_store, name, embedder=embedder, extractor=extractor)
         return AsyncMemoryStore(store)
+
+    async def get_or_create_memory_store(
+        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+    ) -> AsyncMemoryStore:
+        store = await asyncio.to_thread(
+            self.sync.get_or_create_memory_store, name, description, embedder=embedder, extractor=extractor
+        )
+        return AsyncMemoryStore(store)
+
+    async def update_memory_store(self, name: str, **changes: Any) -> MemoryStoreInfo:
+        return await asyncio.to_thread(self.sync.update_memory_store, name, **changes)
 
     async def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
         return await asyncio.to_thread(self.sync.list_memory_stores)

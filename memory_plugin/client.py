@@ -11,10 +11,12 @@ from types import TracebackType
 from typing import Any, Union
 
 from .engine import Engine
+from .errors import InvalidArgumentError, MemoryStoreExistsError, MemoryStoreNotFoundError
 from .extraction import Extractor
 from .ingest import StoreHandle
 from .models import (
     AddResult,
+    DeleteAllResult,
     ExtractionJob,
     HistoryEvent,
     Memory,
@@ -22,12 +24,14 @@ from .models import (
     Message,
     Metadata,
     Page,
+    PruneResult,
     RequestRecord,
     SearchResults,
 )
 from .scope import Scope
 
-ScopeLike = Union[Scope, Mapping[str, Any]]
+UPDATABLE_STORE_SETTINGS = frozenset({"description", "audit_retention_days", "history_retention_days"})
+ScopeLike = Union[Scope, Mapping[str, Any], str]
 TimeLike = Union[datetime, str, int, float]
 DEFAULT_HOME = ".memory_plugin"
 
@@ -65,6 +69,7 @@ class MemoryStore:
         metadata: Metadata | None = None,
         sync: bool = True,
         timestamp: TimeLike | None = None,
+        idempotency_key: str | None = None,
     ) -> AddResult:
         """Remember a conversation (``messages=``) or a pre-digested ``text=``; exactly one of them.
 
@@ -74,9 +79,15 @@ class MemoryStore:
         ``sync=False`` returns once the messages are durably stored and extracts in the background
         (:meth:`flush` waits). ``timestamp`` (default now) is when this happened.
 
+        The call is committed, all or nothing, in one transaction just before it returns. A call that was cut off
+        (a lost connection, a cancelled ``await`` of the async client, a timeout) may or may not have been
+        committed: retry it with the same ``idempotency_key`` and it is applied exactly once; the retry returns
+        the first call's result. Keys are kept per tenant for 7 days.
+
         Args:
             scope: a concrete scope (four ids, no ``"*"``).
             metadata: flat scalars kept on every memory made from this call.
+            idempotency_key: 1-128 characters naming this request; the same key with other content is refused.
 
         Returns:
             :class:`AddResult` with the memories made, the message ids and whether extraction is pending.
@@ -88,7 +99,7 @@ class MemoryStore:
         Example:
             >>> store.add(scope, messages=[{"role": "user", "content": "I like coffee"}])  # doctest: +SKIP
         """
-        return self._engine.add(self._handle, scope, messages, text, metadata, sync, timestamp)
+        return self._engine.add(self._handle, scope, messages, text, metadata, sync, timestamp, idempotency_key)
 
     def search(
         self,
@@ -166,6 +177,25 @@ class MemoryStore:
         """
         return self._engine.clear_messages(self._handle, scope)
 
+    def delete_all(self, scope: ScopeLike) -> DeleteAllResult:
+        """Forget everything of one tenant: its memories, their history, its raw messages and pending extraction
+        jobs (and their entries in the vector index), in one transaction, e.g. to honour a user's request to be
+        forgotten. ``scope`` names one concrete tenant; ``agent_id`` and ``run_id`` may be ``"*"`` or id lists to
+        erase less. Deleted content is overwritten in the record file. The audit keeps one ``DeleteAll`` record
+        with the counts (the audit holds ids and counts, never content).
+
+        Example:
+            >>> store.delete_all(Scope("app-001", "user-001", "*", "*"))  # doctest: +SKIP
+            DeleteAllResult(memories=12, history=14, messages=30, jobs=0, request_id='req_...')
+        """
+        return self._engine.delete_all(self._handle, scope)
+
+    def prune(self) -> PruneResult:
+        """Delete what is older than the store's retention settings (``audit_retention_days``,
+        ``history_retention_days``, see :meth:`MemoryClient.update_memory_store`) and idempotency keys older than
+        7 days. The background worker also prunes about once an hour; call this to prune now."""
+        return self._engine.prune(self._handle)
+
     def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:
@@ -226,17 +256,53 @@ class MemoryClient:
         return self._engine.path
 
     def create_memory_store(
-        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+        self,
+        name: str,
+        description: str = "",
+        *,
+        embedder: object = None,
+        extractor: Extractor | None = None,
+        audit_retention_days: int | None = None,
+        history_retention_days: int | None = None,
     ) -> MemoryStore:
         """Create a store (``MemoryStoreExistsError`` if the name is taken). It records its embedder's name and
-        dimension and refuses another embedder later (``EmbeddingMismatchError``)."""
-        return MemoryStore(self._engine, self._engine.create_store(name, description, embedder, extractor))
+        dimension and refuses another embedder later (``EmbeddingMismatchError``). Audit records and history
+        events are kept forever unless ``audit_retention_days`` / ``history_retention_days`` say otherwise."""
+        handle = self._engine.create_store(
+            name, description, embedder, extractor, audit_retention_days, history_retention_days
+        )
+        return MemoryStore(self._engine, handle)
 
     def get_memory_store(
         self, name: str, *, embedder: object = None, extractor: Extractor | None = None
     ) -> MemoryStore:
         """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work."""
         return MemoryStore(self._engine, self._engine.open_store(name, embedder, extractor))
+
+    def get_or_create_memory_store(
+        self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
+    ) -> MemoryStore:
+        """Open the store ``name``, creating it first if it does not exist (re-runnable set-up code)."""
+        try:
+            return self.get_memory_store(name, embedder=embedder, extractor=extractor)
+        except MemoryStoreNotFoundError:
+            try:
+                return self.create_memory_store(name, description, embedder=embedder, extractor=extractor)
+            except MemoryStoreExistsError:  # created meanwhile by another thread
+                return self.get_memory_store(name, embedder=embedder, extractor=extractor)
+
+    def update_memory_store(self, name: str, **changes: Any) -> MemoryStoreInfo:
+        """Change a store's ``description``, ``audit_retention_days`` or ``history_retention_days`` (whole days,
+        ``None`` to keep forever); settings not named stay as they are. Returns the store's new info.
+
+        Example:
+            >>> client.update_memory_store("agent_memory", audit_retention_days=90)  # doctest: +SKIP
+        """
+        unknown = sorted(set(changes) - UPDATABLE_STORE_SETTINGS)
+        if unknown:
+            allowed = sorted(UPDATABLE_STORE_SETTINGS)
+            raise InvalidArgumentError(unknown[0], f"is not a store setting; allowed: {allowed}")
+        return self._engine.update_store(name, changes)
 
     def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
         return self._engine.list_stores()

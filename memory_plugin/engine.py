@@ -10,7 +10,7 @@ import atexit
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,19 @@ from .extraction import (
     TurnExtractor,
 )
 from .filters import ReadFilter, memory_sql, scope_sql
+from .forgetting import forget_scope, prune_expired, require_one_tenant
+from .idempotency import fingerprint, remember, replayed
 from .ingest import StoreHandle, apply, build_messages, enqueue_extraction, extract, extraction_input, insert_messages
 from .models import (
     AddResult,
+    DeleteAllResult,
     ExtractionJob,
     HistoryEvent,
     Memory,
     MemoryStoreInfo,
     Message,
     Page,
+    PruneResult,
     RequestRecord,
     SearchHit,
     SearchResults,
@@ -67,12 +71,15 @@ from .validation import (
     check_cursor,
     check_description,
     check_filters,
+    check_idempotency_key,
     check_limit,
     check_memory_id,
     check_memory_types,
+    check_messages,
     check_metadata,
     check_optional_time,
     check_query,
+    check_retention_days,
     check_store_name,
     check_text,
     check_time_range,
@@ -92,6 +99,8 @@ OPERATIONS = (
     "GetHistory",
     "ListMessages",
     "DeleteMessages",
+    "DeleteAll",
+    "PruneStore",
     "ListRequests",
     "Flush",
     "ExtractMemories",
@@ -157,20 +166,46 @@ class Engine:
         return Embedder.from_any(embedder if embedder is not None else self._default_embedder)
 
     def create_store(
-        self, name: str, description: str = "", embedder: object = None, extractor: Extractor | None = None
+        self,
+        name: str,
+        description: str = "",
+        embedder: object = None,
+        extractor: Extractor | None = None,
+        audit_retention_days: object = None,
+        history_retention_days: object = None,
     ) -> StoreHandle:
         self._check_open()
         name, description = check_store_name(name), check_description(description)
+        audit_days = check_retention_days("audit_retention_days", audit_retention_days)
+        history_days = check_retention_days("history_retention_days", history_retention_days)
         resolved = self._embedder(embedder)
         dimension = resolved.dimension
         with self.record.transaction() as conn:
             if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
                 raise MemoryStoreExistsError(f"memory store {name!r} already exists; use get_memory_store")
             cursor = conn.execute(
-                "INSERT INTO stores (name, description, embedder, dimension, created_at) VALUES (?, ?, ?, ?, ?)",
-                (name, description, resolved.name, dimension, now()),
+                "INSERT INTO stores (name, description, embedder, dimension, created_at, audit_retention_days,"
+                " history_retention_days) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, description, resolved.name, dimension, now(), audit_days, history_days),
             )
         return self._register(int(cursor.lastrowid or 0), name, resolved, extractor)
+
+    def update_store(self, name: str, changes: Mapping[str, object]) -> MemoryStoreInfo:
+        """Change a store's description and retention settings (keys absent from ``changes`` stay as they are)."""
+        self._check_open()
+        name = check_store_name(name)
+        checks: dict[str, Callable[[object], object]] = {
+            "description": check_description,
+            "audit_retention_days": lambda v: check_retention_days("audit_retention_days", v),
+            "history_retention_days": lambda v: check_retention_days("history_retention_days", v),
+        }
+        values = {column: checks[column](value) for column, value in changes.items()}
+        with self.record.transaction() as conn:
+            if not conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
+                raise MemoryStoreNotFoundError(f"no memory store named {name!r}")
+            for column, value in values.items():  # column names come from the fixed table above
+                conn.execute(f"UPDATE stores SET {column} = ? WHERE name = ?", (value, name))
+            return row_store(conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone())
 
     def open_store(self, name: str, embedder: object = None, extractor: Extractor | None = None) -> StoreHandle:
         self._check_open()
@@ -263,6 +298,7 @@ class Engine:
         metadata: object = None,
         sync: object = True,
         timestamp: object = None,
+        idempotency_key: object = None,
     ) -> AddResult:
         with self._audited(store, "AddMemories", scope) as audit:
             concrete = Scope.parse(scope).require_concrete("add")
@@ -270,9 +306,19 @@ class Engine:
                 raise InvalidArgumentError("messages", "give exactly one of messages= or text=")
             call_metadata = check_metadata(metadata)
             is_sync = check_bool("sync", sync)
-            when = check_optional_time("timestamp", timestamp) or to_datetime(now())
-            new_messages = [] if messages is None else build_messages(concrete, messages, call_metadata, when)
+            given_time = check_optional_time("timestamp", timestamp)
+            key = check_idempotency_key(idempotency_key)
+            inputs = None if messages is None else check_messages(messages)
             body = None if text is None else check_text("text", text)
+            digest = fingerprint(concrete, inputs, body, call_metadata, is_sync, given_time)
+            if key is not None:
+                with self.record.reading() as conn:
+                    earlier = replayed(conn, store.id, concrete, key, digest)
+                if earlier is not None:  # a retry: nothing is extracted or stored again
+                    audit.counts["replayed"] = 1
+                    return earlier
+            when = given_time or to_datetime(now())
+            new_messages = [] if inputs is None else build_messages(concrete, inputs, call_metadata, when)
             if is_sync:
                 request = extraction_input(
                     self.record, self.index, store, concrete, new_messages, body, call_metadata, when
@@ -282,6 +328,9 @@ class Engine:
                 finally:  # tokens are spent even when the extraction fails
                     audit.counts.update(request.usage)
             with self.record.transaction() as conn:
+                if key is not None and (earlier := replayed(conn, store.id, concrete, key, digest)) is not None:
+                    audit.counts["replayed"] = 1  # a concurrent retry committed first
+                    return earlier
                 insert_messages(conn, store.id, new_messages)
                 memories: list[Memory] = []
                 if is_sync:
@@ -290,16 +339,19 @@ class Engine:
                     enqueue_extraction(
                         conn, store.id, concrete, new_messages, body, call_metadata, when, audit.request_id
                     )
+                result = AddResult(
+                    memories=memories,
+                    message_ids=[m.id for m in new_messages],
+                    pending=not is_sync,
+                    request_id=audit.request_id,
+                )
+                if key is not None:
+                    remember(conn, store.id, concrete, key, digest, result)
                 audit.counts.update(messages=len(new_messages), memories=len(memories), pending=int(not is_sync))
                 audit.write(conn)
             if not is_sync:
                 self.notify_jobs()
-            return AddResult(
-                memories=memories,
-                message_ids=[m.id for m in new_messages],
-                pending=not is_sync,
-                request_id=audit.request_id,
-            )
+            return result
 
     def notify_jobs(self) -> None:
         with self.jobs_changed:
@@ -464,6 +516,36 @@ class Engine:
                 audit.counts["messages"] = deleted
                 audit.write(conn)
             return int(deleted)
+
+    def delete_all(self, store: StoreHandle, scope: object) -> DeleteAllResult:
+        """Erase everything of one tenant's read scope: memories, their history, messages, extraction jobs."""
+        with self._audited(store, "DeleteAll", scope) as audit:
+            target = require_one_tenant(Scope.parse(scope))
+            with self.record.transaction() as conn:
+                counts = forget_scope(conn, store.id, target)
+                audit.counts.update(counts)
+                audit.write(conn)
+            self.record.checkpoint()  # the write-ahead log no longer holds the erased pages either
+            self.notify_jobs()  # the worker brings the vector index up to date
+            return DeleteAllResult(**counts, request_id=audit.request_id)
+
+    def prune(self, store: StoreHandle) -> PruneResult:
+        """Delete audit records and history events older than the store's retention, and expired idempotency
+        keys, in short transactions."""
+        with self._audited(store, "PruneStore", None) as audit:
+            info = self.store_info(store)
+            totals = dict.fromkeys(PruneResult.model_fields, 0)
+            while True:
+                with self.record.transaction() as conn:
+                    counts = prune_expired(
+                        conn, store.id, info.audit_retention_days, info.history_retention_days, now()
+                    )
+                for name, count in counts.items():
+                    totals[name] += count
+                if not any(counts.values()):
+                    break
+            audit.counts.update(totals)
+            return PruneResult(**totals)
 
     def requests(
         self, store: StoreHandle, scope: object, operation: object = None, limit: object = 50, cursor: object = None

@@ -33,9 +33,9 @@ from .storage.vector_index import VectorIndex
 from .validation import (
     MAX_METADATA_KEYS,
     MAX_TEXT_LENGTH,
+    MessageInput,
     check_memory_id,
     check_memory_type,
-    check_messages,
     check_metadata,
     check_text,
 )
@@ -62,10 +62,12 @@ class Prepared:
     embedding: np.ndarray | None
 
 
-def build_messages(scope: Scope, messages: object, call_metadata: Metadata, when: datetime) -> list[Message]:
-    """Validate incoming messages and give each an id, its time (default ``when``) and merged metadata."""
+def build_messages(
+    scope: Scope, messages: list[MessageInput], call_metadata: Metadata, when: datetime
+) -> list[Message]:
+    """Give each validated incoming message an id, its time (default ``when``) and merged metadata."""
     result = []
-    for i, given in enumerate(check_messages(messages)):
+    for i, given in enumerate(messages):
         merged = {**call_metadata, **given.metadata}
         if len(merged) > MAX_METADATA_KEYS:
             raise InvalidArgumentError(

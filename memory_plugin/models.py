@@ -152,13 +152,35 @@ class RequestRecord(_Frozen):
 
 
 class MemoryStoreInfo(_Frozen):
-    """A memory store's description and the embedder that built it."""
+    """A memory store's description, the embedder that built it, and how long it keeps its audit records and
+    memory history (``None``: forever; see :meth:`MemoryStore.prune`)."""
 
     name: str
     description: str
     embedder: str
     dimension: int
     created_at: datetime
+    audit_retention_days: int | None = None
+    history_retention_days: int | None = None
+
+
+class DeleteAllResult(_Frozen):
+    """What :meth:`MemoryStore.delete_all` erased: memories, history events, raw messages and extraction jobs."""
+
+    memories: int
+    history: int
+    messages: int
+    jobs: int
+    request_id: str
+
+
+class PruneResult(_Frozen):
+    """What :meth:`MemoryStore.prune` removed: audit records and history events past the store's retention, and
+    expired idempotency keys."""
+
+    requests: int
+    history: int
+    idempotency_keys: int
 
 
 class Page(BaseModel, Generic[T]):

@@ -94,9 +94,12 @@ class Scope:
 
     @classmethod
     def parse(cls, value: object, field: str = "scope") -> Scope:
-        """Return ``value`` as a Scope; a mapping with the four segments (snake_case or camelCase) is accepted."""
+        """Return ``value`` as a Scope: a Scope, a mapping with the four segments (snake_case or camelCase), or
+        the text form that ``str(scope)`` and the CLI print (see :meth:`from_text`)."""
         if isinstance(value, Scope):
             return value
+        if isinstance(value, str):
+            return cls.from_text(value, field)
         if isinstance(value, Mapping):
             data = {_CAMEL.get(str(k), str(k)): v for k, v in value.items()}
             unknown = sorted(set(data) - set(SEGMENTS))
@@ -106,7 +109,31 @@ class Scope:
             if missing:
                 raise InvalidScopeError(field, f"missing segment(s) {missing}; a scope names all four {list(SEGMENTS)}")
             return cls(**data)
-        raise InvalidScopeError(field, f"must be a Scope or a mapping of its four segments, got {type(value).__name__}")
+        allowed = "a Scope, a mapping of its four segments or 'app/tenant/agent/run'"
+        raise InvalidScopeError(field, f"must be {allowed}, got {type(value).__name__}")
+
+    @classmethod
+    def from_text(cls, text: str, field: str = "scope") -> Scope:
+        """Parse ``app/tenant/agent/run``, the form ``str(scope)`` prints: ``*`` is any id, ``[a,b]`` (or ``a,b``)
+        a list of ids. Ids containing ``/`` or ``,`` cannot be written this way; use a Scope or a mapping.
+
+        Example:
+            >>> Scope.from_text("app-001/user-001/*/[s1,s2]").run_id
+            ('s1', 's2')
+        """
+        parts = text.split("/")
+        if len(parts) != len(SEGMENTS):
+            raise InvalidScopeError(
+                field,
+                f"must be app/tenant/agent/run (4 segments separated by '/'), e.g. app-001/user-001/*/*; got "
+                f"{len(parts)} segment(s); ids containing '/' need a Scope or a mapping",
+            )
+        values: list[SegmentValue | list[str]] = []
+        for part in parts:
+            bracketed = len(part) >= 2 and part[0] == "[" and part[-1] == "]"
+            inner = part[1:-1] if bracketed else part
+            values.append(inner.split(",") if bracketed or "," in inner else inner)
+        return cls(**dict(zip(SEGMENTS, values, strict=True)))  # type: ignore[arg-type]
 
     @property
     def is_concrete(self) -> bool:

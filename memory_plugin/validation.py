@@ -265,17 +265,39 @@ def encode_cursor(position: int) -> str:
 
 
 def check_cursor(cursor: object) -> int | None:
-    """Decode a cursor from a previous page; ``None`` means the first page."""
+    """Decode a cursor from a previous page; ``None`` means the first page. Any other value, however it is
+    malformed or forged, is an :class:`InvalidArgumentError` naming ``cursor``."""
     if cursor is None:
         return None
     if isinstance(cursor, str) and 0 < len(cursor) <= 64:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-            if raw.startswith("p1:") and raw[3:].isdigit():
-                return int(raw[3:])
         except (binascii.Error, UnicodeDecodeError, ValueError):
-            pass
+            raw = ""
+        digits = raw[3:]
+        if raw.startswith("p1:") and digits.isascii() and digits.isdigit() and int(digits) < _INT64:
+            return int(digits)
     raise InvalidArgumentError("cursor", "must be the next_cursor of a previous page, or None")
+
+
+def check_idempotency_key(key: object) -> str | None:
+    """An optional idempotency key: 1-128 characters, no control characters (like an id)."""
+    if key is None:
+        return None
+    try:
+        return check_id("idempotency_key", key)
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError("idempotency_key", e.problem) from None
+
+
+MAX_RETENTION_DAYS = 36_500
+
+
+def check_retention_days(field_name: str, days: object) -> int | None:
+    """A retention period in whole days (1-36,500), or ``None`` to keep forever."""
+    if days is None:
+        return None
+    return check_int(field_name, days, 1, MAX_RETENTION_DAYS)
 
 
 def _message_field(message: object, name: str) -> Any:

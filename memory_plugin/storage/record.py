@@ -7,6 +7,7 @@ committed transaction survives a crash of the process or the machine.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -21,48 +22,7 @@ import numpy as np
 from ..errors import StorageError
 from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
 from ..scope import Scope
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stores (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, description TEXT NOT NULL,
-    embedder TEXT NOT NULL, dimension INTEGER NOT NULL, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS memories (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
-    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
-    memory_type TEXT NOT NULL, text TEXT NOT NULL, speaker TEXT, context TEXT NOT NULL DEFAULT '',
-    metadata TEXT NOT NULL, source_message_ids TEXT NOT NULL,
-    event_time REAL NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL, embedding BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS memories_scope ON memories (store_id, app_id, tenant_id, agent_id, run_id);
-CREATE VIRTUAL TABLE IF NOT EXISTS memories_fts USING fts5 (
-    terms, scope, tokenize = 'porter unicode61 remove_diacritics 2');
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id INTEGER NOT NULL,
-    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL,
-    role TEXT NOT NULL, content TEXT NOT NULL, name TEXT, timestamp REAL NOT NULL, metadata TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_scope ON messages (store_id, app_id, tenant_id, agent_id, run_id, seq);
-CREATE TABLE IF NOT EXISTS history (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL,
-    app_id TEXT NOT NULL, tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, event TEXT NOT NULL,
-    old_text TEXT, new_text TEXT, old_metadata TEXT, new_metadata TEXT, time REAL NOT NULL, request_id TEXT NOT NULL,
-    source_message_ids TEXT NOT NULL DEFAULT '[]');
-CREATE INDEX IF NOT EXISTS history_memory ON history (memory_id, seq);
-CREATE TABLE IF NOT EXISTS requests (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT NOT NULL, store_id INTEGER NOT NULL,
-    operation TEXT NOT NULL, app_id TEXT, tenant_id TEXT, agent_id TEXT, run_id TEXT, outcome TEXT NOT NULL,
-    error TEXT, latency_ms REAL NOT NULL, time REAL NOT NULL, counts TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS requests_store ON requests (store_id, app_id, seq);
-CREATE TABLE IF NOT EXISTS jobs (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, app_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL, agent_id TEXT NOT NULL, run_id TEXT NOT NULL, payload TEXT NOT NULL,
-    state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, not_before REAL NOT NULL DEFAULT 0, error TEXT,
-    request_id TEXT NOT NULL, created_at REAL NOT NULL, raw_output TEXT);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, store_id, seq);
-CREATE TABLE IF NOT EXISTS index_log (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, store_id INTEGER NOT NULL, memory_id TEXT NOT NULL);
-"""
+from .schema import LIST_MARK, prepare_schema
 
 
 def now() -> float:
@@ -78,12 +38,15 @@ def dumps(value: Any) -> str:
 
 
 def segment_text(value: str | tuple[str, ...]) -> str:
-    """How an audit record stores a read-scope segment: the id, ``*``, or a JSON list of ids."""
-    return value if isinstance(value, str) else dumps(list(value))
+    """How an audit record stores a read-scope segment: the id, ``*``, or :data:`LIST_MARK` and a JSON list."""
+    return value if isinstance(value, str) else LIST_MARK + dumps(list(value))
 
 
 def _segment_value(text: str) -> str | list[str]:
-    return json.loads(text) if text.startswith("[") else text
+    if text.startswith(LIST_MARK):
+        ids: list[str] = json.loads(text[len(LIST_MARK) :])
+        return ids
+    return text
 
 
 class Record:
@@ -95,25 +58,13 @@ class Record:
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
-            self._create_or_check_schema(path)
+            # Deleted content is overwritten, not left in free pages: delete_all() must really forget.
+            self._conn.execute("PRAGMA secure_delete = ON")
+            prepare_schema(self._conn, path)
         except sqlite3.Error as e:
             raise StorageError(f"cannot open the record {path}: {e}") from e
         self.lock = threading.RLock()
         self._depth = 0
-
-    def _create_or_check_schema(self, path: Path) -> None:
-        exists = self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
-        if not exists:
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            return
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        found = row[0] if row else "none"
-        if found != str(SCHEMA_VERSION):
-            raise StorageError(
-                f"the record {path} has schema version {found}, this memory-plugin reads version {SCHEMA_VERSION}; "
-                "open it with the version that wrote it, or use a new data folder"
-            )
 
     def close(self) -> None:
         with self.lock:
@@ -153,6 +104,12 @@ class Record:
                 yield self._conn
             except sqlite3.Error as e:
                 raise StorageError(f"cannot read the record: {e}") from e
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and truncate it (best effort: busy readers win)."""
+        # A checkpoint is housekeeping: the data is committed either way.
+        with self.lock, contextlib.suppress(sqlite3.Error):
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def get_meta(self, key: str) -> str | None:
         with self.reading() as conn:
@@ -251,6 +208,8 @@ def row_store(row: sqlite3.Row) -> MemoryStoreInfo:
         embedder=row["embedder"],
         dimension=row["dimension"],
         created_at=to_datetime(row["created_at"]),
+        audit_retention_days=row["audit_retention_days"],
+        history_retention_days=row["history_retention_days"],
     )
 
 

@@ -71,7 +71,16 @@ def test_parse_accepts_mappings_in_snake_and_camel_case() -> None:
     with pytest.raises(InvalidScopeError, match="unknown"):
         Scope.parse({"app_id": "app", "tenant_id": "u", "agent_id": "a", "run_id": "r", "store": "x"})
     with pytest.raises(InvalidArgumentError, match="scope"):
-        Scope.parse("app/u/a/r")
+        Scope.parse(42)
+
+
+def test_parse_reads_the_text_form_str_prints() -> None:
+    assert Scope.parse("app/u/a/r") == Scope(app_id="app", tenant_id="u", agent_id="a", run_id="r")
+    assert Scope.parse("app/u/*/[s1,s2]") == Scope(app_id="app", tenant_id="u", agent_id="*", run_id=["s1", "s2"])
+    assert Scope.parse("app/u1,u2/*/*").tenant_id == ("u1", "u2")
+    for bad, problem in (("app/u/a", "4 segments"), ("app/u/a/r/x", "4 segments"), ("*/u/a/r", "app_id")):
+        with pytest.raises(InvalidScopeError, match=problem):
+            Scope.parse(bad)
 
 
 def test_with_replaces_segments_and_validates() -> None:
@@ -96,3 +105,5 @@ def test_any_valid_ids_make_a_concrete_scope(app: str, tenant: str, agent: str, 
     scope = Scope(app_id=app, tenant_id=tenant, agent_id=agent, run_id=run)
     assert scope.is_concrete
     assert scope.segments() == {"app_id": app, "tenant_id": tenant, "agent_id": agent, "run_id": run}
+    if not any("/" in i or "," in i or i.startswith("[") for i in (app, tenant, agent, run)):
+        assert Scope.parse(str(scope)) == scope  # the text form round-trips

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -150,9 +151,11 @@ def test_memory_types_and_filters() -> None:
 def test_cursor_round_trip_and_garbage() -> None:
     assert v.check_cursor(v.encode_cursor(42)) == 42
     assert v.check_cursor(None) is None
-    for bad in ("", "garbage", "' OR 1=1 --", 7, "x" * 100):
+    forged = [base64.urlsafe_b64encode(raw.encode()).decode() for raw in ("p1:" + "9" * 40, "p1:-1", "p1:١٢")]
+    for bad in ("", "garbage", "' OR 1=1 --", 7, "x" * 100, *forged):
         with pytest.raises(InvalidArgumentError, match="cursor"):
             v.check_cursor(bad)
+    assert v.check_cursor(v.encode_cursor(2**63 - 1)) == 2**63 - 1
 
 
 def test_store_names() -> None:

@@ -263,7 +263,7 @@ def test_bad_options_fail_when_the_memory_is_built(store: MemoryStore, client: M
     with pytest.raises(InvalidArgumentError, match="at most 13 keys"):
         MemoryPluginMemory(store, SCOPE, metadata={f"k{i}": i for i in range(14)})
     with pytest.raises(InvalidScopeError, match="recall_scope"):
-        MemoryPluginMemory(store, SCOPE, recall_scope="app-001/user-001/*/*")
+        MemoryPluginMemory(store, SCOPE, recall_scope="app-001/user-001/*")
     with pytest.raises(ValueError, match="token_limit"):
         MemoryPluginMemory(store, SCOPE, token_limit=0)
     with pytest.raises(ValueError, match=r"\{memories\}"):
