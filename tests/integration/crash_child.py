@@ -5,11 +5,22 @@ exactly what was acknowledged before it sends SIGKILL."""
 
 from __future__ import annotations
 
+import os
+import random
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from memory_plugin import ExtractionInput, MemoryClient, MemoryOperation, MemoryStoreExistsError, TurnExtractor
+from memory_plugin import (
+    ExtractionInput,
+    MemoryClient,
+    MemoryOperation,
+    MemoryStore,
+    MemoryStoreExistsError,
+    TurnExtractor,
+)
+from memory_plugin import search as search_module
 from tests.conftest import SCOPE, make_fake_embedder
 
 
@@ -26,6 +37,60 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
+def wal_size(path: str) -> int:
+    wal = Path(path) / "memory.db-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def churn(store: MemoryStore, path: str, rng: random.Random) -> None:
+    """Adds, updates, deletes and delete_all (which checkpoints the WAL), announced before (``do``) and
+    acknowledged after (``ok <memory id> <WAL size>``), so the parent knows which one a kill interrupted."""
+    live: list[str] = []
+    i = time.time_ns() // 1000
+    scratch = SCOPE.with_(tenant_id="scratch")
+    while True:
+        roll = rng.random()
+        if roll < 0.4 or len(live) < 3:
+            text = f"churn memory {i} about topic{i % 11}"
+            say(f"do add - {text}")
+            memory_id = store.add(SCOPE, text=text).memories[0].id
+            live.append(memory_id)
+        elif roll < 0.7:
+            memory_id, text = rng.choice(live), f"updated memory {i} about topic{i % 11}"
+            say(f"do upd {memory_id} {text}")
+            store.update(SCOPE, memory_id, text=text)
+        elif roll < 0.9:
+            memory_id = live.pop(rng.randrange(len(live)))
+            say(f"do del {memory_id} -")
+            store.delete(SCOPE, memory_id)
+        else:
+            store.add(scratch, text=f"scratch memory {i}")
+            memory_id = "-"
+            say("do forget - -")
+            store.delete_all(scratch.with_(agent_id="*", run_id="*"))
+        say(f"ok {memory_id} {wal_size(path)}")
+        i += 1
+
+
+def store_churn(client: MemoryClient) -> None:
+    """Creates stores (with a memory each, searched through the vector index) and deletes older ones."""
+    search_module.EXACT_SCAN_LIMIT = 0  # Chroma is open while stores come and go
+    existing: list[str] = []
+    while True:
+        name = f"s{time.time_ns()}"
+        say(f"do create {name} -")
+        store = client.create_memory_store(name)
+        memory_id = store.add(SCOPE, text=f"the memory of {name}").memories[0].id
+        store.search(SCOPE, "memory", top_k=1)
+        existing.append(name)
+        say(f"ok {name} {memory_id}")
+        if len(existing) > 2:
+            name = existing.pop(0)
+            say(f"do drop {name} -")
+            client.delete_memory_store(name)
+            say(f"ok {name} -")
+
+
 def main(mode: str, path: str) -> None:
     extractor = SlowExtractor() if mode == "pending" else None
     client = MemoryClient(path=path, embedder=make_fake_embedder(), extractor=extractor)
@@ -33,7 +98,11 @@ def main(mode: str, path: str) -> None:
         store = client.create_memory_store("crash", description="durability test")
     except MemoryStoreExistsError:  # a later trial on the same folder
         store = client.get_memory_store("crash")
-    if mode == "hold":
+    if mode == "churn":
+        churn(store, path, random.Random(int(os.environ.get("CRASH_SEED", "0"))))
+    elif mode == "stores":
+        store_churn(client)
+    elif mode == "hold":
         say("ready")
         time.sleep(600)
     elif mode == "adds":

@@ -19,8 +19,8 @@ from tests.conftest import SCOPE
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_child(mode: str, path: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def start_child(mode: str, path: Path, **extra_env: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra_env}
     path.parent.mkdir(parents=True, exist_ok=True)
     # stderr goes to a file, not a pipe: a full pipe would block the child.
     with open(path.parent / f"{mode}.stderr", "w") as errors:
