@@ -112,7 +112,11 @@ def test_message_conversion_keeps_what_the_engine_has_no_field_for() -> None:
         "role": "assistant",
         "content": '[tool call] f({"x": 1})',
         "name": "bot",
-        "metadata": {"lc_message_id": "m2", "lc_tool_calls": '[{"name": "f", "args": {"x": 1}, "id": "c1"}]'},
+        "metadata": {
+            "lc_message_id": "m2",
+            "lc_placeholder": True,  # a stand-in text: never recalled
+            "lc_tool_calls": '[{"name": "f", "args": {"x": 1}, "id": "c1"}]',
+        },
     }
     tool = to_engine_message(ToolMessage("42", tool_call_id="c1"))
     assert tool == {"role": "tool", "content": "42", "metadata": {"tool_call_id": "c1"}}
