@@ -31,6 +31,7 @@ from memory_plugin import InvalidArgumentError, Message
 from memory_plugin.scope import check_id
 from memory_plugin.validation import MAX_MESSAGES, MAX_METADATA_STRING, MAX_TEXT_LENGTH
 
+ADAPTER_KEY_PREFIX = "lc_"  # metadata keys of the adapter's own bookkeeping
 MESSAGE_ID_KEY = "lc_message_id"
 TOOL_CALL_ID_KEY = "tool_call_id"
 TOOL_CALLS_KEY = "lc_tool_calls"

@@ -5,11 +5,12 @@ flat metadata (at most 16 keys, strings up to 2,000 characters). A LangChain mes
 ``additional_kwargs``, ``response_metadata``, ``usage_metadata``, tool calls, any name, list content, or no text
 at all. So each message is stored as:
 
-- ``content``: its text when the engine can hold it as it is; else a stand-in (``[tool call] f({...})`` or
+- ``content``: its text (for list content, the text of its text blocks; NUL characters dropped, as the engine
+  refuses them); a message without text gets a stand-in (``[tool call] f({...})`` or
   ``[ai message without text]``) flagged ``lc_placeholder=True``, which recall never shows;
 - ``name``: its name when it is a valid engine id (the extractor uses it as the speaker);
 - metadata ``lc_message``: the rest of the message as LangChain's own serialization (``message_to_dict``) in JSON,
-  without the content when ``content`` above is it, and without empty fields. A JSON text over 2,000 characters
+  without the content when ``content`` above is exactly it, and without empty fields. A JSON text over 2,000 characters
   is cut into chunks in ``lc_message``, ``lc_message_1``, ``lc_message_2``, ... as many as the metadata keys
   left beside the history's own metadata allow.
 
@@ -52,30 +53,26 @@ def chunk_key(index: int) -> str:
     return SERIALIZED_KEY if index == 0 else f"{SERIALIZED_KEY}_{index}"
 
 
-def _storable_text(message: BaseMessage) -> str | None:
-    """The message's content when the engine can hold it as it is: a non-blank string within the limits."""
-    content = message.content
-    if isinstance(content, str) and content.strip() and len(content) <= MAX_TEXT_LENGTH and "\x00" not in content:
-        return content
-    return None
-
-
-def _stand_in(message: BaseMessage) -> str:
-    """The content stored for a message the engine cannot hold as it is (no text, list content, too long)."""
-    text = message.text.replace("\x00", "")
+def _engine_content(message: BaseMessage) -> tuple[str, bool]:
+    """The content the engine stores for ``message``, and whether it is a stand-in (the message has no text)."""
+    text = message.text.replace("\x00", "")[:MAX_TEXT_LENGTH]
     if text.strip():
-        return text[:MAX_TEXT_LENGTH]
+        return text, False
     if isinstance(message, AIMessage) and message.tool_calls:
-        return tool_call_text(message.tool_calls)[:MAX_TEXT_LENGTH]
-    return f"[{message.type} message without text]"
+        return tool_call_text(message.tool_calls)[:MAX_TEXT_LENGTH], True
+    return f"[{message.type} message without text]", True
+
+
+def _kept(key: str, value: object, content_stored: bool) -> bool:
+    """Whether a field of ``message_to_dict``'s data goes into the JSON: not the type (stored beside it), not the
+    content when the engine's content is it, and no empty field (LangChain fills those in again)."""
+    if key == "content":
+        return not content_stored
+    return key != "type" and not any(value == empty for empty in _EMPTY)
 
 
 def _serialized(message: BaseMessage, position: int, content_stored: bool) -> str:
-    data = {
-        key: value
-        for key, value in message.model_dump().items()
-        if (not content_stored if key == "content" else key != "type" and not any(value == e for e in _EMPTY))
-    }
+    data = {key: value for key, value in message.model_dump().items() if _kept(key, value, content_stored)}
     try:
         return json.dumps({"type": message.type, "data": data}, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as e:
@@ -123,11 +120,11 @@ def to_stored(message: BaseMessage, position: int, call_metadata: Mapping[str, A
     Raises:
         InvalidArgumentError: the message cannot be kept exactly (too large, or not JSON-serializable).
     """
-    text = _storable_text(message)
-    content = text if text is not None else _stand_in(message)
-    metadata: Metadata = {} if text is not None else {PLACEHOLDER_KEY: True}
+    content, stand_in = _engine_content(message)
+    content_stored = content == message.content
+    metadata: Metadata = {PLACEHOLDER_KEY: True} if stand_in else {}
     room = MAX_METADATA_KEYS - len(set(call_metadata) | set(metadata))
-    metadata.update(_chunks(_serialized(message, position, text is not None), position, room, text is None))
+    metadata.update(_chunks(_serialized(message, position, content_stored), position, room, not content_stored))
     try:
         rebuilt = rebuild(content, metadata)
     except (TypeError, ValueError):  # a pydantic ValidationError is a ValueError

@@ -9,11 +9,11 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from memory_plugin import Scope
+from memory_plugin import InvalidArgumentError, Scope
 from memory_plugin.models import Metadata
 from memory_plugin.validation import MAX_LIMIT, check_metadata
 
-from ._messages import in_batches
+from ._messages import ADAPTER_KEY_PREFIX, in_batches
 from ._stored_messages import from_stored, to_stored_all
 from ._stores import StoreLike, async_store, sync_store
 
@@ -39,11 +39,11 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         scope: one concrete scope (four ids, no ``"*"``), a :class:`~memory_plugin.Scope` or a mapping.
         sync: extract long-term memories before ``add_messages`` returns (default ``False``: background).
         metadata: flat metadata put on every message written (each key takes one of the 16 metadata values a
-            message has).
+            message has; keys starting with ``lc_`` are the adapter's own).
 
     Raises:
         InvalidScopeError: ``scope`` is missing a segment or is not concrete (at construction).
-        InvalidArgumentError: ``metadata`` is not flat scalars (at construction).
+        InvalidArgumentError: ``metadata`` is not flat scalars, or uses an ``lc_`` key (at construction).
 
     Example:
         >>> chain = RunnableWithMessageHistory(  # doctest: +SKIP
@@ -67,6 +67,11 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         self.scope = Scope.parse(scope).require_concrete("MemoryChatMessageHistory")
         self._sync = sync
         self._metadata = check_metadata(metadata)
+        reserved = sorted(key for key in self._metadata if key.startswith(ADAPTER_KEY_PREFIX))
+        if reserved:
+            raise InvalidArgumentError(
+                "metadata", f"keys starting with {ADAPTER_KEY_PREFIX!r} are the adapter's own: {reserved}"
+            )
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
