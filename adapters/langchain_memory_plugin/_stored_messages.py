@@ -88,8 +88,9 @@ def _chunks(encoded: str, position: int, room: int, content_in_json: bool) -> Me
         raise InvalidArgumentError(
             f"messages[{position}]",
             f"is too large to keep exactly: {what} take {len(encoded):,} characters as JSON and at most "
-            f"{capacity:,} fit ({room} metadata values of {MAX_METADATA_STRING:,} characters are left beside the "
-            "history's metadata); shorten additional_kwargs / response_metadata, or pass less history metadata",
+            f"{capacity:,} fit (the history's metadata leaves {room} of a message's {MAX_METADATA_KEYS} metadata "
+            f"values of {MAX_METADATA_STRING:,} characters); shorten additional_kwargs / response_metadata, or pass "
+            "less history metadata",
         )
     size = MAX_METADATA_STRING
     return {chunk_key(i): encoded[start : start + size] for i, start in enumerate(range(0, len(encoded), size))}

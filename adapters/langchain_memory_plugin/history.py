@@ -30,9 +30,9 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
     back as the closest LangChain message, with the id they were written with, else the engine's message id.
 
     Limits: a message's fields other than its text take metadata values of 2,000 characters, at most 16 per
-    message including ``metadata`` below (about 30,000 characters of JSON with no history metadata); a message
-    that does not fit, or whose fields are not JSON, is refused with an ``InvalidArgumentError`` naming it, and
-    nothing of that ``add_messages`` call is written.
+    message including the keys of ``metadata`` below (about 30,000 characters of JSON without history metadata;
+    keep ``metadata`` to at most 15 keys). A message that does not fit, or whose fields are not JSON, is refused
+    with an ``InvalidArgumentError`` naming it, and nothing of that ``add_messages`` call is written.
 
     Args:
         store: the engine store (:class:`~memory_plugin.MemoryStore` or :class:`~memory_plugin.AsyncMemoryStore`).

@@ -184,7 +184,7 @@ def test_large_fields_are_chunked_and_too_large_ones_are_refused_with_nothing_wr
         history.add_messages([HumanMessage("y" * 40_000)])
     # History metadata takes metadata values too: 15 keys leave one value of 2,000 characters.
     crowded = MemoryChatMessageHistory(store, scope(), metadata={f"k{i}": i for i in range(15)})
-    with pytest.raises(InvalidArgumentError, match=r"at most 2,000 fit \(1 metadata values"):
+    with pytest.raises(InvalidArgumentError, match=r"at most 2,000 fit \(the history's metadata leaves 1 of"):
         crowded.add_messages([big])
     with pytest.raises(InvalidArgumentError, match="JSON-serializable"):
         history.add_messages([AIMessage("ok", additional_kwargs={"raw": object()})])
