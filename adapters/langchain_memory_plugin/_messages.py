@@ -1,9 +1,12 @@
-"""LangChain messages to engine message dicts and back: the one translation every adapter uses.
+"""LangChain messages to engine message dicts and back, as the agent adapters write turns to memory.
 
 A LangChain message becomes ``{"role", "content", "name"?, "metadata"}``. Its text content is kept (non-text
 blocks such as images are dropped; a message with no text is skipped), and what the engine has no field for is
 kept in flat metadata: the LangChain message id (``lc_message_id``), a tool message's ``tool_call_id``, and an AI
-message's tool calls as JSON (``lc_tool_calls``), so that :func:`from_engine_message` can rebuild it.
+message's tool calls as JSON (``lc_tool_calls``), so that :func:`from_engine_message` can rebuild it. This is
+enough to recall what was said; :mod:`._stored_messages` keeps messages exactly, for the chat history.
+
+A stand-in text (an AI message that only calls tools) is flagged ``lc_placeholder=True``: recall never shows it.
 """
 
 from __future__ import annotations
@@ -14,15 +17,25 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+)
 
 from memory_plugin import InvalidArgumentError, Message
 from memory_plugin.scope import check_id
 from memory_plugin.validation import MAX_MESSAGES, MAX_METADATA_STRING, MAX_TEXT_LENGTH
 
+ADAPTER_KEY_PREFIX = "lc_"  # metadata keys of the adapter's own bookkeeping
 MESSAGE_ID_KEY = "lc_message_id"
 TOOL_CALL_ID_KEY = "tool_call_id"
 TOOL_CALLS_KEY = "lc_tool_calls"
+PLACEHOLDER_KEY = "lc_placeholder"
 TRUNCATED = "\n[... truncated to fit the memory store's limit]"
 _ROLES = {
     "human": "user",
@@ -72,19 +85,35 @@ def _fit(text: str) -> str:
     return text[: MAX_TEXT_LENGTH - len(TRUNCATED)] + TRUNCATED
 
 
+def tool_call_text(tool_calls: Iterable[ToolCall]) -> str:
+    """A readable stand-in for an AI message that only calls tools: ``[tool call] name({"arg": ...})`` per call."""
+    return "\n".join(f"[tool call] {c['name']}({json.dumps(c['args'], ensure_ascii=False)})" for c in tool_calls)
+
+
+def display_name(message: BaseMessage) -> str | None:
+    """The message's name as the engine's ``name`` (the speaker), or ``None`` when it has none the engine can hold
+    (a display name is not worth failing a write for)."""
+    if not message.name:
+        return None
+    with contextlib.suppress(InvalidArgumentError):
+        return check_id("name", message.name)
+    return None
+
+
 def to_engine_message(message: BaseMessage) -> EngineMessage | None:
     """One LangChain message as an engine message dict, or ``None`` if it has no role or no text to keep."""
     role = role_of(message)
     if role is None:
         return None
     text = str(message.text)
-    metadata: dict[str, str] = {}
+    metadata: dict[str, str | bool] = {}
     if message.id:
         metadata[MESSAGE_ID_KEY] = str(message.id)[:MAX_METADATA_STRING]
     if isinstance(message, AIMessage) and message.tool_calls:
         calls = [{"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls]
         if not text.strip():
-            text = "\n".join(f"[tool call] {c['name']}({json.dumps(c['args'], ensure_ascii=False)})" for c in calls)
+            text = tool_call_text(message.tool_calls)
+            metadata[PLACEHOLDER_KEY] = True
         encoded = json.dumps(calls, ensure_ascii=False)
         if len(encoded) <= MAX_METADATA_STRING:
             metadata[TOOL_CALLS_KEY] = encoded
@@ -93,10 +122,9 @@ def to_engine_message(message: BaseMessage) -> EngineMessage | None:
     if not text.strip():
         return None
     result: EngineMessage = {"role": role, "content": _fit(text), "metadata": metadata}
-    if message.name:
-        # A display name the engine cannot hold is not worth failing the write for.
-        with contextlib.suppress(InvalidArgumentError):
-            result["name"] = check_id("name", message.name)
+    name = display_name(message)
+    if name is not None:
+        result["name"] = name
     return result
 
 

@@ -1,9 +1,10 @@
 """Pure mapping between LangGraph store items and engine memories, used by :class:`MemoryPluginStore`.
 
-- Namespace labels 0, 1, 2 are the scope's ``tenant_id``, ``agent_id``, ``run_id`` (``app_id`` is the store's);
-  a shorter namespace fills the missing segments with ``"."``, which LangGraph forbids in labels, so it never
-  collides with a real label.
-- Labels from the fourth on are metadata ``lg_ns3``, ``lg_ns4``, ... so that prefix searches can filter on them.
+- The label at index ``tenant_label`` (default 0) is the scope's ``tenant_id``; the other labels, in order, are
+  its ``agent_id`` and ``run_id`` (``app_id`` is the store's). A shorter namespace fills the missing segments
+  with ``"."``, which LangGraph forbids in labels, so it never collides with a real label.
+- The labels left after that are metadata ``lg_ns<index>`` (``lg_ns3``, ``lg_ns4``, ... with the default
+  ``tenant_label``), so that prefix searches can filter on them.
 - ``lg_ref`` holds the item's exact identity (its namespace and key as JSON) and ``lg_item`` marks the memory as a
   LangGraph item; the memory text is the item's value as JSON.
 
@@ -44,11 +45,34 @@ def check_label(index: int, label: str) -> str:
         raise InvalidNamespaceError(f"namespace label {label!r:.80} cannot be stored: {e.problem}") from None
 
 
+def check_tenant_label(tenant_label: object) -> int:
+    """Which namespace label is the tenant: an index from 0 to ``MAX_DEPTH - 1``.
+
+    Raises:
+        InvalidArgumentError: not an int in that range.
+    """
+    if isinstance(tenant_label, bool) or not isinstance(tenant_label, int) or not 0 <= tenant_label < MAX_DEPTH:
+        raise InvalidArgumentError(
+            "tenant_label",
+            f"must be the index of the namespace label that names the tenant, an int from 0 to {MAX_DEPTH - 1} "
+            f"(e.g. 1 for langmem's ('memories', '{{user_id}}')), got {tenant_label!r:.40}",
+        )
+    return tenant_label
+
+
+def place(index: int, tenant_label: int = 0) -> str:
+    """Where namespace label ``index`` is kept: a scope segment (``"tenant_id"``, ...) or a metadata key."""
+    if index == tenant_label:
+        return "tenant_id"
+    rank = index if index < tenant_label else index - 1
+    return _SEGMENTS[rank + 1] if rank + 1 < SCOPED_LEVELS else LEVEL_KEY.format(index)
+
+
 def ref_of(namespace: Namespace, key: str) -> str:
     return json.dumps([*namespace, key], ensure_ascii=False, separators=(",", ":"))
 
 
-def write_target(app_id: str, namespace: Namespace, key: str) -> tuple[Scope, Metadata]:
+def write_target(app_id: str, namespace: Namespace, key: str, tenant_label: int = 0) -> tuple[Scope, Metadata]:
     """The concrete scope and metadata of the memory that holds item ``namespace`` / ``key``.
 
     Raises:
@@ -66,35 +90,40 @@ def write_target(app_id: str, namespace: Namespace, key: str) -> tuple[Scope, Me
             "key",
             f"namespace and key together must be at most {MAX_METADATA_STRING} characters as JSON, got {len(ref)}",
         )
-    padded = [*labels, ABSENT, ABSENT][:SCOPED_LEVELS]
-    scope = Scope(app_id=app_id, **dict(zip(_SEGMENTS, padded, strict=True)))
+    segments = dict.fromkeys(_SEGMENTS, ABSENT)
     metadata: Metadata = {MARKER_KEY: True, REF_KEY: ref}
-    metadata.update({LEVEL_KEY.format(i): label for i, label in enumerate(labels) if i >= SCOPED_LEVELS})
-    return scope, metadata
+    for i, label in enumerate(labels):
+        where = place(i, tenant_label)
+        if where in segments:
+            segments[where] = label
+        else:
+            metadata[where] = label
+    return Scope(app_id=app_id, **segments), metadata
 
 
-def read_target(app_id: str, path: Sequence[str], exact: bool = False) -> ReadTarget | None:
+def read_target(app_id: str, path: Sequence[str], exact: bool = False, tenant_label: int = 0) -> ReadTarget | None:
     """The read scope and metadata filters for every item under ``path`` (``"*"`` labels match anything).
 
     With ``exact`` the path is one item's full namespace (the caller adds the ``lg_ref`` filter). ``None`` when no
     stored item can match (a label the engine could never hold).
     """
-    segments: dict[str, Any] = dict.fromkeys(_SEGMENTS, WILDCARD)
+    # An exact namespace has no labels beyond ``path``: the segments none of its labels fill are absent.
+    segments: dict[str, Any] = dict.fromkeys(_SEGMENTS, ABSENT if exact else WILDCARD)
     filters: dict[str, Any] = {MARKER_KEY: True}
     for i, label in enumerate(path):
+        where = place(i, tenant_label)
         if label == WILDCARD:
+            if where in segments:
+                segments[where] = WILDCARD
             continue
         try:
             check_id("label", label)
         except InvalidArgumentError:
             return None
-        if i < SCOPED_LEVELS:
-            segments[_SEGMENTS[i]] = label
+        if where in segments:
+            segments[where] = label
         else:
-            filters[LEVEL_KEY.format(i)] = label
-    if exact:
-        for i in range(len(path), SCOPED_LEVELS):
-            segments[_SEGMENTS[i]] = ABSENT
+            filters[where] = label
     return Scope(app_id=app_id, **segments), filters
 
 

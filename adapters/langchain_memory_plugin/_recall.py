@@ -10,6 +10,8 @@ from typing import Any
 from memory_plugin import AsyncMemoryStore, InvalidArgumentError, MemoryStore, Scope, SearchHit
 from memory_plugin.validation import MAX_QUERY_LENGTH
 
+from ._messages import PLACEHOLDER_KEY
+
 MemoryFormatter = Callable[[Sequence[SearchHit]], str]
 SECTION_START = "<memories>"
 SECTION_END = "</memories>"
@@ -43,7 +45,9 @@ class RecallOptions:
             raise InvalidArgumentError("min_score", f"must be in [0, 1], got {self.min_score}")
 
     def keep(self, hits: Sequence[SearchHit]) -> list[SearchHit]:
-        return [hit for hit in hits if hit.score >= self.min_score]
+        """The hits worth showing: scored at least ``min_score``, and not a stand-in text (a message that had no
+        text of its own, see :mod:`._messages`)."""
+        return [hit for hit in hits if hit.score >= self.min_score and not hit.memory.metadata.get(PLACEHOLDER_KEY)]
 
 
 def as_query(text: str | None) -> str | None:

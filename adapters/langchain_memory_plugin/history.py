@@ -9,11 +9,12 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from memory_plugin import Scope
+from memory_plugin import InvalidArgumentError, Scope
 from memory_plugin.models import Metadata
-from memory_plugin.validation import MAX_LIMIT
+from memory_plugin.validation import MAX_LIMIT, check_metadata
 
-from ._messages import from_engine_message, in_batches, to_engine_messages
+from ._messages import ADAPTER_KEY_PREFIX, in_batches
+from ._stored_messages import from_stored, to_stored_all
 from ._stores import StoreLike, async_store, sync_store
 
 
@@ -22,17 +23,27 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
     store extracts long-term memories from them (in the background by default), so a conversation kept through
     ``RunnableWithMessageHistory`` is also recalled by later runs.
 
-    Messages come back as the LangChain types they were written as (id = the engine's message id), with their
-    name, a tool message's ``tool_call_id`` and an AI message's tool calls. Non-text content is not kept.
+    **What you add is what you get back**: each message comes back equal to the one added, with its own ``id``
+    (``None`` if it had none), content (empty or a list of blocks too), name, ``additional_kwargs``, tool calls,
+    ``response_metadata`` and ``usage_metadata`` (see :mod:`langchain_memory_plugin._stored_messages` for how
+    they are kept). Messages of the scope written some other way (``store.add``, :class:`MemoryMiddleware`) come
+    back as the closest LangChain message, with the id they were written with, else the engine's message id.
+
+    Limits: a message's fields other than its text take metadata values of 2,000 characters, at most 16 per
+    message including the keys of ``metadata`` below (about 30,000 characters of JSON without history metadata;
+    keep ``metadata`` to at most 15 keys). A message that does not fit, or whose fields are not JSON, is refused
+    with an ``InvalidArgumentError`` naming it, and nothing of that ``add_messages`` call is written.
 
     Args:
         store: the engine store (:class:`~memory_plugin.MemoryStore` or :class:`~memory_plugin.AsyncMemoryStore`).
         scope: one concrete scope (four ids, no ``"*"``), a :class:`~memory_plugin.Scope` or a mapping.
         sync: extract long-term memories before ``add_messages`` returns (default ``False``: background).
-        metadata: flat metadata put on every message written.
+        metadata: flat metadata put on every message written (each key takes one of the 16 metadata values a
+            message has; keys starting with ``lc_`` are the adapter's own).
 
     Raises:
         InvalidScopeError: ``scope`` is missing a segment or is not concrete (at construction).
+        InvalidArgumentError: ``metadata`` is not flat scalars, or uses an ``lc_`` key (at construction).
 
     Example:
         >>> chain = RunnableWithMessageHistory(  # doctest: +SKIP
@@ -55,7 +66,12 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         self._astore = async_store(store)
         self.scope = Scope.parse(scope).require_concrete("MemoryChatMessageHistory")
         self._sync = sync
-        self._metadata = dict(metadata or {})
+        self._metadata = check_metadata(metadata)
+        reserved = sorted(key for key in self._metadata if key.startswith(ADAPTER_KEY_PREFIX))
+        if reserved:
+            raise InvalidArgumentError(
+                "metadata", f"keys starting with {ADAPTER_KEY_PREFIX!r} are the adapter's own: {reserved}"
+            )
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -64,7 +80,7 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         cursor = None
         while True:
             page = self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor)
-            result += [from_engine_message(m) for m in page.items]
+            result += [from_stored(m) for m in page.items]
             if page.next_cursor is None:
                 return result
             cursor = page.next_cursor
@@ -74,12 +90,17 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         return await asyncio.to_thread(lambda: self.messages)
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
-        """Write messages to the scope, in order (each call of up to 100 messages is one transaction)."""
-        for chunk in in_batches(to_engine_messages(messages)):
+        """Write messages to the scope, in order (each call of up to 100 messages is one transaction).
+
+        Raises:
+            InvalidArgumentError: a message cannot be kept exactly (see the class docstring); nothing is written.
+        """
+        for chunk in in_batches(to_stored_all(messages, self._metadata)):
             self._store.add(self.scope, messages=chunk, metadata=self._metadata, sync=self._sync)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
-        for chunk in in_batches(to_engine_messages(messages)):
+        """Async :meth:`add_messages`."""
+        for chunk in in_batches(to_stored_all(messages, self._metadata)):
             await self._astore.add(self.scope, messages=chunk, metadata=self._metadata, sync=self._sync)
 
     def clear(self) -> None:

@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from memory_plugin import Scope, SearchHit
+from memory_plugin import InvalidArgumentError, Scope, SearchHit
 
 from . import _recall
 from ._recall import RecallOptions
 from ._stores import StoreLike, async_store, sync_store
+
+# What invoke(query, **options) may change for one call: every recall option.
+PER_CALL_OPTIONS = tuple(f.name for f in fields(RecallOptions))
+# Keyword arguments LangChain's own invoke() reads and still passes on to the retriever.
+_LANGCHAIN_KWARGS = frozenset({"verbose"})
+
+
+def with_top_k_alias(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with LangChain's conventional ``k`` renamed ``top_k``.
+
+    Raises:
+        InvalidArgumentError: ``k`` and ``top_k`` are both given and differ.
+    """
+    result = dict(options)
+    if "k" in result:
+        k = result.pop("k")
+        if "top_k" in result and result["top_k"] != k:
+            raise InvalidArgumentError("top_k", f"k={k!r} and top_k={result['top_k']!r} disagree; give one of them")
+        result["top_k"] = k
+    return result
 
 
 def to_document(hit: SearchHit) -> Document:
@@ -43,14 +64,20 @@ class MemoryRetriever(BaseRetriever):
         scope: the read scope; ``"*"`` and id lists allowed in ``tenant_id``, ``agent_id``, ``run_id`` (a
             :class:`~memory_plugin.Scope` or a mapping of its four segments). To choose it per call, make it
             configurable: ``retriever.configurable_fields(scope=ConfigurableField(id="memory_scope"))``.
-        top_k, min_score, memory_types, filters, rerank: see :class:`RecallOptions`.
+        top_k, min_score, memory_types, filters, rerank: see :class:`RecallOptions`; ``k`` is accepted for
+            ``top_k``, as LangChain's retrievers conventionally name it.
+
+    Every option can also be given for one call: ``retriever.invoke(query, k=3)``, ``top_k=3``,
+    ``min_score=0.2``, ``memory_types="fact"``, ``filters={...}`` or ``rerank=False`` (sync and async).
 
     Raises:
         pydantic.ValidationError: a malformed ``scope`` or option (a ``ValueError``), at construction.
+        InvalidArgumentError: an unknown per-call option, or ``k`` and ``top_k`` that disagree.
         TypeError: ``store`` is not a memory store.
 
     Example:
         >>> retriever = MemoryRetriever(store=store, scope=Scope("app", "user-1", "*", "*"), top_k=3)  # doctest: +SKIP
+        >>> retriever.invoke("what should I cook?", k=1)  # doctest: +SKIP
         >>> chain = {"context": retriever, "question": RunnablePassthrough()} | prompt | model  # doctest: +SKIP
     """
 
@@ -63,6 +90,11 @@ class MemoryRetriever(BaseRetriever):
     memory_types: str | Sequence[str] | None = None
     filters: Mapping[str, Any] | None = None
     rerank: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_k(cls, data: Any) -> Any:
+        return with_top_k_alias(data) if isinstance(data, Mapping) else data
 
     @field_validator("store")
     @classmethod
@@ -78,20 +110,32 @@ class MemoryRetriever(BaseRetriever):
     def model_post_init(self, context: Any, /) -> None:
         self._options()  # invalid options fail when the retriever is built, not on its first query
 
-    def _options(self) -> RecallOptions:
-        return RecallOptions(self.top_k, self.min_score, self.memory_types, self.filters, self.rerank)
+    def _options(self, per_call: Mapping[str, Any] | None = None) -> RecallOptions:
+        """The recall options of this retriever, changed by the options of one call (``k`` / ``top_k`` ...)."""
+        options = RecallOptions(self.top_k, self.min_score, self.memory_types, self.filters, self.rerank)
+        changes = {k: v for k, v in with_top_k_alias(per_call or {}).items() if k not in _LANGCHAIN_KWARGS}
+        unknown = sorted(set(changes) - set(PER_CALL_OPTIONS))
+        if unknown:
+            raise InvalidArgumentError(
+                unknown[0], f"is not a MemoryRetriever option; allowed per call: k, {', '.join(PER_CALL_OPTIONS)}"
+            )
+        return replace(options, **changes) if changes else options
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **options: Any
+    ) -> list[Document]:
+        chosen = self._options(options)
         text = _recall.as_query(query)
         if text is None:
             return []
-        return [to_document(h) for h in _recall.search(sync_store(self.store), self.scope, text, self._options())]
+        return [to_document(h) for h in _recall.search(sync_store(self.store), self.scope, text, chosen)]
 
     async def _aget_relevant_documents(
-        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
+        chosen = self._options(options)
         text = _recall.as_query(query)
         if text is None:
             return []
-        hits = await _recall.asearch(async_store(self.store), self.scope, text, self._options())
+        hits = await _recall.asearch(async_store(self.store), self.scope, text, chosen)
         return [to_document(h) for h in hits]

@@ -34,21 +34,27 @@ class MemoryPluginStore(BaseStore):
     """A persistent LangGraph store whose items are memories of a memory_plugin store, so that
     ``create_agent(..., store=...)``, LangGraph graphs and langmem-style tools keep their data in the engine.
 
-    **Namespace -> scope.** ``app_id`` is fixed by this store. The first three namespace labels are the
-    ``tenant_id``, ``agent_id`` and ``run_id`` of the item's scope; a namespace with fewer labels fills the rest
-    with ``"."`` (a label LangGraph forbids, so it never collides). Deeper labels (up to 17 in all) are kept in
-    metadata ``lg_ns3``, ``lg_ns4``, ... For example, with ``app_id="my-app"``:
+    **Namespace -> scope.** ``app_id`` is fixed by this store. One namespace label is the ``tenant_id`` of the
+    item's scope: the first by default, the one at index ``tenant_label`` if given. The other labels, in order,
+    are its ``agent_id`` and ``run_id``; a namespace with fewer labels fills the rest with ``"."`` (a label
+    LangGraph forbids, so it never collides). Labels beyond those (up to 17 in all) are kept in metadata
+    ``lg_ns<index>``. For example, with ``app_id="my-app"``:
 
-    ======================================  ==============================================================
-    namespace                               scope (app / tenant / agent / run) + metadata
-    ======================================  ==============================================================
-    ``("user-1",)``                         ``my-app / user-1 / . / .``
-    ``("user-1", "memories")``              ``my-app / user-1 / memories / .``
-    ``("user-1", "assistant", "s1")``       ``my-app / user-1 / assistant / s1``
-    ``("user-1", "assistant", "s1", "x")``  ``my-app / user-1 / assistant / s1`` and ``lg_ns3="x"``
-    ======================================  ==============================================================
+    ======================================  ================  ==============================================
+    namespace                               ``tenant_label``  scope (app / tenant / agent / run) + metadata
+    ======================================  ================  ==============================================
+    ``("user-1",)``                         0 (default)       ``my-app / user-1 / . / .``
+    ``("user-1", "memories")``              0                 ``my-app / user-1 / memories / .``
+    ``("user-1", "assistant", "s1")``       0                 ``my-app / user-1 / assistant / s1``
+    ``("user-1", "assistant", "s1", "x")``  0                 ``my-app / user-1 / assistant / s1``, ``lg_ns3="x"``
+    ``("memories", "user-1")``              1                 ``my-app / user-1 / memories / .``
+    ``("memories",)``                       1                 ``my-app / . / memories / .``
+    ======================================  ================  ==============================================
 
-    Put the user id first to get the engine's per-tenant isolation, audit and ``tenant_id`` filters for free.
+    The tenant is the engine's unit of isolation, audit and ``tenant_id`` filters, so make the user id the
+    tenant: put it first, or name its index with ``tenant_label`` (``tenant_label=1`` for langmem's usual
+    ``("memories", "{user_id}")``). A search or ``list_namespaces`` prefix that stops before the tenant label, or
+    has ``"*"`` there, reads across tenants, as in LangGraph's own stores.
 
     **Items.** An item is one memory: its text is the value as JSON (what the engine embeds and indexes), its
     metadata ``lg_ref`` the exact namespace and key (``lg_item=True`` marks it), ``created_at`` / ``updated_at``
@@ -72,8 +78,10 @@ class MemoryPluginStore(BaseStore):
     Args:
         store: the engine store (:class:`~memory_plugin.MemoryStore` or :class:`~memory_plugin.AsyncMemoryStore`).
         app_id: the ``app_id`` of every item's scope.
+        tenant_label: the index of the namespace label that is the tenant (default 0, the first).
 
     Raises:
+        InvalidArgumentError: ``app_id`` or ``tenant_label`` is invalid (at construction).
         InvalidNamespaceError: a namespace the engine cannot hold (on use).
         InvalidArgumentError: a value that is not a JSON object or is too large (on use).
 
@@ -82,13 +90,15 @@ class MemoryPluginStore(BaseStore):
         >>> lg_store.put(("user-1", "preferences"), "drink", {"text": "likes espresso"})  # doctest: +SKIP
         >>> lg_store.search(("user-1",), query="coffee")[0].value  # doctest: +SKIP
         {'text': 'likes espresso'}
+        >>> per_user = MemoryPluginStore(store, tenant_label=1)  # namespaces ("memories", user_id)  # doctest: +SKIP
     """
 
     supports_ttl = False
 
-    def __init__(self, store: StoreLike, *, app_id: str = "langgraph") -> None:
+    def __init__(self, store: StoreLike, *, app_id: str = "langgraph", tenant_label: int = 0) -> None:
         self._store = sync_store(store)
         self._app_id = check_id("app_id", app_id)
+        self._tenant_label = ns.check_tenant_label(tenant_label)
         # The engine has no upsert: finding a key and writing it must not interleave with another put to it.
         self._write_lock = threading.RLock()
 
@@ -134,7 +144,7 @@ class MemoryPluginStore(BaseStore):
             cursor = page.next_cursor
 
     def _find(self, namespace: tuple[str, ...], key: str) -> list[Memory]:
-        target = ns.read_target(self._app_id, namespace, exact=True)
+        target = ns.read_target(self._app_id, namespace, exact=True, tenant_label=self._tenant_label)
         if target is None or not namespace:
             return []
         return list(self._memories(target, {ns.REF_KEY: ns.ref_of(namespace, key)}))
@@ -152,7 +162,7 @@ class MemoryPluginStore(BaseStore):
         if op.ttl is not None:
             raise NotImplementedError("MemoryPluginStore does not support TTL; pass ttl=None")
         namespace = tuple(op.namespace)
-        scope, metadata = ns.write_target(self._app_id, namespace, op.key)
+        scope, metadata = ns.write_target(self._app_id, namespace, op.key, self._tenant_label)
         text = None if op.value is None else ns.encode_value(op.value)
         with self._write_lock:
             found = sorted(self._find(namespace, op.key), key=lambda m: m.updated_at, reverse=True)
@@ -177,7 +187,7 @@ class MemoryPluginStore(BaseStore):
             )
 
     def _search(self, op: SearchOp) -> list[SearchItem]:
-        target = ns.read_target(self._app_id, op.namespace_prefix)
+        target = ns.read_target(self._app_id, op.namespace_prefix, tenant_label=self._tenant_label)
         if target is None or op.limit <= 0:
             return []
         query = as_query(op.query)
@@ -211,7 +221,7 @@ class MemoryPluginStore(BaseStore):
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         conditions = tuple(op.match_conditions or ())
         prefix = next((c.path for c in conditions if c.match_type == "prefix"), ())
-        target = ns.read_target(self._app_id, tuple(prefix))
+        target = ns.read_target(self._app_id, tuple(prefix), tenant_label=self._tenant_label)
         if target is None:
             return []
         found = {ns.decode_item(m)[0] for m in self._memories(target)}

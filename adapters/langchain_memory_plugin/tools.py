@@ -11,10 +11,10 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
 from langchain.tools import ToolRuntime
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool
 
 from memory_plugin import InvalidArgumentError, MemoryNotFoundError, Scope, SearchHit
 from memory_plugin.models import AddResult, Metadata
@@ -26,6 +26,9 @@ from ._scope import DEFAULT_READ_SCOPE, ScopeResolver, check_read_overrides, con
 from ._stores import StoreLike, sync_store
 
 _RECOVERABLE = (MemoryNotFoundError, InvalidArgumentError)
+# Injected by the agent's tool node (never shown to the model); ``None`` when a tool is invoked directly, which
+# works when every scope segment was fixed in create_memory_tools.
+OptionalRuntime = Annotated[ToolRuntime[Any, Any] | None, InjectedToolArg]
 
 
 def format_hits(hits: Sequence[SearchHit]) -> str:
@@ -113,7 +116,9 @@ def create_memory_tools(
         metadata: flat metadata put on memories saved by ``save_memory``.
 
     Returns:
-        The four tools, sync and async, for ``create_agent(model, tools=...)``.
+        The four tools, sync and async, for ``create_agent(model, tools=...)``. Inside an agent the scope comes
+        from the runtime context of each call; with all four segments fixed here, the tools also work when
+        invoked directly (``tool.invoke({"query": ...})``), e.g. in an LCEL chain without an agent.
 
     Raises:
         InvalidScopeError: a bad fixed segment or search scope (at once), or a missing scope id (on use).
@@ -130,7 +135,7 @@ def create_memory_tools(
         dict(metadata or {}),
     )
 
-    def save_memory(text: str, runtime: ToolRuntime[Any, Any]) -> str:
+    def save_memory(text: str, runtime: OptionalRuntime = None) -> str:
         """Save one self-contained fact about the user or the conversation, worth remembering in later
         conversations (e.g. "The user is allergic to peanuts")."""
         scope = kit.scope(runtime)
@@ -139,7 +144,7 @@ def create_memory_tools(
         except _RECOVERABLE as e:
             return f"Error: {e}"
 
-    def search_memories(query: str, runtime: ToolRuntime[Any, Any], top_k: int | None = None) -> str:
+    def search_memories(query: str, top_k: int | None = None, runtime: OptionalRuntime = None) -> str:
         """Search what is remembered about the user from earlier conversations, most relevant first."""
         scope = kit.scope(runtime).with_(**kit.search_overrides)
         text, options = kit.query(query, top_k)
@@ -153,9 +158,9 @@ def create_memory_tools(
     def update_memory(
         memory_id: str,
         text: str,
-        runtime: ToolRuntime[Any, Any],
         run_id: str | None = None,
         agent_id: str | None = None,
+        runtime: OptionalRuntime = None,
     ) -> str:
         """Replace the text of a memory found by search_memories (pass its id, and its run_id and agent_id when
         they differ from this conversation's)."""
@@ -168,7 +173,7 @@ def create_memory_tools(
         return f"Updated id={memory.id}: {memory.text}"
 
     def delete_memory(
-        memory_id: str, runtime: ToolRuntime[Any, Any], run_id: str | None = None, agent_id: str | None = None
+        memory_id: str, run_id: str | None = None, agent_id: str | None = None, runtime: OptionalRuntime = None
     ) -> str:
         """Forget a memory found by search_memories that is wrong or that the user asked to forget (pass its id,
         and its run_id and agent_id when they differ from this conversation's)."""

@@ -58,26 +58,33 @@ def count_tokens(message: ChatMessage, tokenizer: Tokenizer) -> int:
 
 
 def recent_window(messages: Sequence[ChatMessage], budget: int, tokenizer: Tokenizer) -> list[ChatMessage]:
-    """The most recent messages whose tokens fit ``budget``, oldest dropped first.
+    """The most recent messages that fit ``budget`` tokens, in whole turns (a turn is a user message and every
+    message after it up to the next user message), so the window starts with a user message and never separates
+    a tool call from its result.
 
-    The last message is always kept, even alone over budget, so the model sees the question (and a too-long one
-    fails loudly at the model rather than silently here). When older messages were dropped, the window starts at
-    a user message: a reply or tool result without the question that led to it only confuses the model.
+    The **newest turn** (the last user message and everything after it) is always kept, even alone over budget:
+    the model must see the question and what was done for it (a too-long one fails loudly at the model rather
+    than silently here). Older turns are added whole, newest first, while they fit. When the whole history fits
+    it is returned as it is, including what comes before the first user message (a system prompt, a greeting).
+    A history without any user message keeps its newest messages that fit, at least the last one.
     """
-    kept: list[ChatMessage] = []
-    used = 0
-    for message in reversed(messages):
-        cost = count_tokens(message, tokenizer)
-        if kept and used + cost > budget:
+    costs = [count_tokens(message, tokenizer) for message in messages]
+    if sum(costs) <= budget:
+        return list(messages)
+    starts = [i for i, message in enumerate(messages) if message.role == MessageRole.USER]
+    if not starts:
+        start, used = len(messages) - 1, costs[-1]
+        while start > 0 and used + costs[start - 1] <= budget:
+            start, used = start - 1, used + costs[start - 1]
+        return list(messages[start:])
+    start = starts[-1]
+    used = sum(costs[start:])
+    for earlier in reversed(starts[:-1]):
+        cost = sum(costs[earlier:start])
+        if used + cost > budget:
             break
-        kept.append(message)
-        used += cost
-    kept.reverse()
-    if len(kept) < len(messages):
-        first_user = next((i for i, m in enumerate(kept) if m.role == MessageRole.USER), None)
-        if first_user:
-            kept = kept[first_user:]
-    return kept
+        start, used = earlier, used + cost
+    return list(messages[start:])
 
 
 def complete_tool_exchanges(messages: Sequence[ChatMessage]) -> list[ChatMessage]:

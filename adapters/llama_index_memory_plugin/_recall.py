@@ -36,6 +36,30 @@ DEFAULT_RECALL_TEMPLATE = (
 
 
 @dataclass(frozen=True)
+class PromptMessages:
+    """The messages the model already sees verbatim, which recall must not repeat: stored message ids, and texts
+    (a memory made from an earlier copy of a message, e.g. before ``set()`` rewrote the history, has the same text
+    but another source id). Texts compare with surrounding whitespace stripped, as the LangChain adapter does."""
+
+    message_ids: frozenset[str] = frozenset()
+    texts: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, messages: Iterable[ChatMessage], message_ids: Iterable[str] = ()) -> PromptMessages:
+        texts = frozenset(stripped for m in messages if (stripped := text_of(m).strip()))
+        return cls(frozenset(message_ids), texts)
+
+    @property
+    def size(self) -> int:
+        """How many hits at most this can skip."""
+        return max(len(self.message_ids), len(self.texts))
+
+    def repeats(self, hit: SearchHit) -> bool:
+        memory = hit.memory
+        return not self.message_ids.isdisjoint(memory.source_message_ids) or memory.text.strip() in self.texts
+
+
+@dataclass(frozen=True)
 class Recall:
     """Where and how to search: a read scope (``"*"`` and id lists allowed) and the search options."""
 
@@ -96,24 +120,24 @@ class Recall:
             kwargs["end_time"] = self.end_time
         return StoreCall("search", (self.scope, query.strip()[:MAX_QUERY_LENGTH]), kwargs)
 
-    def select(self, hits: Iterable[SearchHit], skip_message_ids: frozenset[str] = frozenset()) -> list[SearchHit]:
-        """The hits worth showing, best first: scored at least ``min_score``, not a stand-in text, and not made from
-        a message in ``skip_message_ids`` (those are already in the prompt verbatim)."""
+    def select(self, hits: Iterable[SearchHit], in_prompt: PromptMessages = PromptMessages()) -> list[SearchHit]:
+        """The hits worth showing, best first: scored at least ``min_score``, not a stand-in text, and not
+        repeating a message already in the prompt (made from it, or with the same text)."""
         chosen = [
             hit
             for hit in hits
             if hit.score >= self.min_score
             and not hit.memory.metadata.get(PLACEHOLDER_KEY)
-            and skip_message_ids.isdisjoint(hit.memory.source_message_ids)
+            and not in_prompt.repeats(hit)
         ]
         return chosen[: self.top_k]
 
-    def plan(self, query: str, skip_message_ids: frozenset[str] = frozenset()) -> Plan[list[SearchHit]]:
+    def plan(self, query: str, in_prompt: PromptMessages = PromptMessages()) -> Plan[list[SearchHit]]:
         """Search for ``query`` and :meth:`select`; no call at all when recall is off or the query is blank."""
         if not self.top_k or not query.strip():
             return []
-        hits = yield self.search_call(query, len(skip_message_ids))
-        return self.select(hits, skip_message_ids)
+        hits = yield self.search_call(query, in_prompt.size)
+        return self.select(hits, in_prompt)
 
 
 def query_for(input: object, history: Sequence[ChatMessage]) -> str:

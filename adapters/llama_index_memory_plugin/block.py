@@ -16,7 +16,7 @@ from memory_plugin.models import MetadataValue
 from ._calls import arun
 from ._convert import to_engine_all
 from ._history import write_plan
-from ._recall import Recall, memory_lines, query_for
+from ._recall import PromptMessages, Recall, memory_lines, query_for
 from ._scope import resolve_stores, write_metadata, write_scope
 
 
@@ -26,7 +26,10 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
     ``Memory`` keeps recent messages in its own FIFO and hands this block only the messages that overflow it, so
     the block writes what it is given (``_aput``) and, on every ``Memory.get``, recalls the memories relevant to the
     current messages (``_aget``: a search for the latest user message, one ``- [date, role] text`` line per memory,
-    best first). To write *every* turn as it happens, use :class:`MemoryPluginMemory` instead.
+    best first, leaving out memories that repeat a message ``Memory`` already shows). By default the block
+    extracts what it is given before ``_aput`` returns (``sync=True``), so a message ``Memory`` flushes out of its
+    FIFO is recallable on the very next ``get``. To write *every* turn as it happens, use
+    :class:`MemoryPluginMemory` instead.
 
     Args:
         store: a ``MemoryStore`` or ``AsyncMemoryStore``.
@@ -36,7 +39,9 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
         metadata: flat metadata stored with every message written (at most 13 keys).
         name, description, priority, accept_short_term_memory: as for any ``BaseMemoryBlock``; ``priority``
             defaults to 1, so ``Memory`` may drop the least relevant memories when it runs out of tokens.
-        sync: ``True`` extracts long-term memories before ``aput`` returns.
+        sync: extract long-term memories before ``aput`` returns (default ``True``, so what was flushed is recalled
+            at once); ``False`` extracts in the background, e.g. to keep a slow ``LLMExtractor`` off the chat path
+            (what was flushed is then recalled once extraction is done; ``store.flush()`` waits).
 
     Raises:
         InvalidScopeError, InvalidArgumentError, TypeError: as for :class:`MemoryPluginMemory`.
@@ -52,7 +57,9 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
         description="A description of the memory block.",
     )
     priority: int = Field(default=1, description="Memory truncates blocks of priority > 0, lowest first.")
-    sync: bool = Field(default=False, description="Extract long-term memories before aput() returns.")
+    sync: bool = Field(
+        default=True, description="Extract before aput() returns, so what was flushed is recalled on the next get()."
+    )
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
 
     _astore: AsyncMemoryStore = PrivateAttr()
@@ -104,7 +111,8 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         """The memories relevant to the latest user message in ``messages``, one line each ("" if none)."""
-        hits = await arun(self._recall.plan(query_for(None, messages or [])), self._astore)
+        given = messages or []
+        hits = await arun(self._recall.plan(query_for(None, given), PromptMessages.of(given)), self._astore)
         return memory_lines(hits)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:

@@ -17,7 +17,7 @@ from memory_plugin.models import MetadataValue
 from ._calls import Plan, StoreCall, arun, run
 from ._convert import fingerprint, from_engine, to_engine_all
 from ._history import complete_tool_exchanges, count_tokens, read_plan, recent_window, write_plan
-from ._recall import DEFAULT_RECALL_TEMPLATE, Recall, query_for, recall_message
+from ._recall import DEFAULT_RECALL_TEMPLATE, PromptMessages, Recall, query_for, recall_message
 from ._scope import resolve_stores, write_metadata, write_scope
 
 DEFAULT_TOKEN_LIMIT = 3000
@@ -35,8 +35,11 @@ class MemoryPluginMemory(BaseMemory):
     - ``get(input=...)`` returns a system message with the long-term memories recalled from ``recall_scope``
       (default: every run of this tenant and agent, ``run_id="*"``) for ``input`` (or, without ``input``, for the
       latest user message), followed by the run's most recent messages. Everything fits in ``token_limit`` minus
-      ``initial_token_count``: memories take at most ``recall_token_limit`` tokens, the oldest messages are dropped
-      first. Memories made from messages already in the window are not repeated.
+      ``initial_token_count``: memories take at most ``recall_token_limit`` tokens; the run's messages are kept in
+      whole turns (a user message and what follows it), oldest turns dropped first, so the window starts with a
+      user message and a tool call is never separated from its result. The newest turn (the last user message
+      and everything after it) is always kept, even when it alone is over the limit. Memories that repeat a
+      message in the window (made from it, or with the same text) are left out.
     - ``get_all`` returns the run's messages; ``set(messages)`` makes them the run's history (if they extend the
       stored history only the new ones are written, otherwise the run's stored messages are deleted and replaced);
       ``reset()`` deletes the run's messages. Long-term memories are never touched, neither of this run nor of
@@ -184,7 +187,7 @@ class MemoryPluginMemory(BaseMemory):
         if recall_budget:
             # Messages sure to stay in the window whatever the memories take: their memories would be repeats.
             sure = recent_window(history, available - recall_budget, self.tokenizer_fn)
-            in_window = frozenset(message.id for message in stored[len(stored) - len(sure) :])
+            in_window = PromptMessages.of(sure, (message.id for message in stored[len(stored) - len(sure) :]))
             hits = yield from self._recall.plan(query_for(input, history), in_window)
         recalled = recall_message(hits, self.recall_template, recall_budget, self.tokenizer_fn)
         used = count_tokens(recalled, self.tokenizer_fn) if recalled else 0

@@ -11,7 +11,7 @@ from langchain_core.runnables import ConfigurableField, RunnableLambda, Runnable
 from pydantic import ValidationError
 
 from langchain_memory_plugin import MemoryRetriever
-from memory_plugin import AsyncMemoryStore, MemoryStore, Scope
+from memory_plugin import AsyncMemoryStore, InvalidArgumentError, MemoryStore, Scope
 from tests.adapters.langchain.conftest import APP, scope
 from tests.adapters.langchain.fakes import ScriptedChatModel
 
@@ -101,3 +101,30 @@ def test_bad_construction_is_a_clear_error(store: MemoryStore) -> None:
         MemoryRetriever(store=object(), scope=TENANT_WIDE)
     with pytest.raises(ValueError, match="top_k"):
         MemoryRetriever(store=store, scope=TENANT_WIDE, top_k=500).invoke("x")
+
+
+def test_the_number_of_results_can_be_set_per_call_as_top_k_or_k(store: MemoryStore) -> None:
+    for i in range(4):
+        store.add(scope(), text=f"espresso note {i}")
+    retriever = MemoryRetriever(store=store, scope=TENANT_WIDE, top_k=3)
+    assert len(retriever.invoke("espresso")) == 3
+    assert len(retriever.invoke("espresso", top_k=1)) == 1
+    assert len(retriever.invoke("espresso", k=2)) == 2
+    assert len(asyncio.run(retriever.ainvoke("espresso", k=1))) == 1
+    assert len(MemoryRetriever(store=store, scope=TENANT_WIDE, k=2).invoke("espresso")) == 2
+    # Other recall options can be changed per call too; the retriever itself is left as it was.
+    assert retriever.invoke("espresso", min_score=1.0) == []
+    assert len(retriever.invoke("espresso")) == 3
+
+
+def test_bad_per_call_options_are_clear_errors(store: MemoryStore) -> None:
+    store.add(scope(), text="espresso")
+    retriever = MemoryRetriever(store=store, scope=TENANT_WIDE)
+    with pytest.raises(InvalidArgumentError, match="top_k"):
+        retriever.invoke("espresso", top_k=2, k=3)
+    with pytest.raises(InvalidArgumentError, match="search_type.*allowed"):
+        retriever.invoke("espresso", search_type="mmr")
+    with pytest.raises(ValueError, match="top_k"):
+        retriever.invoke("espresso", k=0)
+    with pytest.raises(ValidationError, match="top_k"):
+        MemoryRetriever(store=store, scope=TENANT_WIDE, top_k=2, k=3)

@@ -6,6 +6,7 @@ across clients, and clear errors for what it cannot hold."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,73 @@ def test_namespaces_map_onto_scopes_and_items_onto_memories(lg: MemoryPluginStor
     assert lg.get(("user-2", "memories"), "m1").value == {"text": "likes coffee"}  # type: ignore[union-attr]
     assert lg.get(("user-1", "assistant"), "m2") is None
     assert lg.get(("user-1", "assistant", "s1", "notes"), "m3") is None
+
+
+def test_tenant_label_puts_each_langmem_user_in_a_tenant_of_their_own(store: MemoryStore) -> None:
+    lg = MemoryPluginStore(store, app_id="lg-app", tenant_label=1)  # langmem's ("memories", "{user_id}")
+    lg.put(("memories", "u1"), "a", {"content": "u1 likes tea"})
+    lg.put(("memories", "u2"), "a", {"content": "u2 likes coffee"})
+    lg.put(("memories", "u1", "work", "deep"), "b", {"content": "u1 works nights"})
+    lg.put(("memories",), "shared", {"content": "no user in this namespace"})
+
+    def tenant_items(tenant: str) -> set[str]:
+        return {str(m.metadata["lg_ref"]) for m in store.list(Scope("lg-app", tenant, "*", "*"), limit=100).items}
+
+    assert tenant_items("u1") == {'["memories","u1","a"]', '["memories","u1","work","deep","b"]'}
+    assert tenant_items("u2") == {'["memories","u2","a"]'}
+    assert tenant_items(".") == {'["memories","shared"]'}
+    [deep] = store.list(Scope("lg-app", "u1", "memories", "work")).items
+    assert deep.metadata["lg_ns3"] == "deep"
+    # Each user reads only their own items, by key, prefix, query and namespace listing.
+    assert lg.get(("memories", "u1"), "a").value == {"content": "u1 likes tea"}  # type: ignore[union-attr]
+    assert lg.get(("memories", "u2"), "b") is None
+    assert [i.value["content"] for i in lg.search(("memories", "u2"), query="likes")] == ["u2 likes coffee"]
+    assert {i.key for i in lg.search(("memories", "u1"))} == {"a", "b"}
+    assert lg.list_namespaces(prefix=("memories", "u2")) == [("memories", "u2")]
+    # A prefix that stops before the tenant label reads every tenant, as in LangGraph's own stores.
+    assert len(lg.search(("memories",))) == 4 and len(lg.list_namespaces(prefix=("memories", "*"), max_depth=2)) == 2
+
+
+def test_tenant_label_is_checked_when_the_store_is_built(store: MemoryStore) -> None:
+    for bad in (-1, 17, True, "1", 1.0):
+        with pytest.raises(InvalidArgumentError, match=r"tenant_label: must be the index .* got"):
+            MemoryPluginStore(store, tenant_label=bad)  # type: ignore[arg-type]
+
+
+def test_langmem_style_memory_tools_keep_users_apart(store: MemoryStore) -> None:
+    """What langmem's manage / search memory tools do with ``namespace=("memories", "{user_id}")``: put
+    ``{"content": ...}`` under a random key and search the user's namespace, the user id coming from the config."""
+    lg = MemoryPluginStore(store, app_id="my-app", tenant_label=1)
+
+    @tool
+    def manage_memory(content: str, runtime: ToolRuntime[Any, Any]) -> str:
+        """Create a memory."""
+        namespace = ("memories", runtime.config["configurable"]["user_id"])
+        key = str(uuid.uuid4())
+        runtime.store.put(namespace, key, {"content": content})  # type: ignore[union-attr]
+        return f"created memory {key}"
+
+    @tool
+    def search_memory(query: str, runtime: ToolRuntime[Any, Any]) -> str:
+        """Search memories."""
+        namespace = ("memories", runtime.config["configurable"]["user_id"])
+        return "; ".join(i.value["content"] for i in runtime.store.search(namespace, query=query))  # type: ignore[union-attr]
+
+    def chat(user_id: str, *calls: AIMessage) -> list[str]:
+        model = ScriptedChatModel(replies=[*calls, "done"])
+        agent = create_agent(model, tools=[manage_memory, search_memory], store=lg)
+        result = agent.invoke({"messages": [{"role": "user", "content": "hi"}]}, {"configurable": {"user_id": user_id}})
+        return [m.text for m in result["messages"] if m.type == "tool"]
+
+    def call(name: str, **args: str) -> AIMessage:
+        return AIMessage("", tool_calls=[{"name": name, "args": args, "id": f"call-{name}"}])
+
+    chat("u1", call("manage_memory", content="u1 is allergic to peanuts"))
+    chat("u2", call("manage_memory", content="u2 is allergic to shellfish"))
+    assert chat("u2", call("search_memory", query="allergic")) == ["u2 is allergic to shellfish"]
+    assert [m.text for m in store.list(Scope("my-app", "u1", "*", "*")).items] == [
+        '{"content": "u1 is allergic to peanuts"}'
+    ]
 
 
 def test_other_memories_of_the_same_app_are_not_items(lg: MemoryPluginStore, store: MemoryStore) -> None:

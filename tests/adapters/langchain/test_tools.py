@@ -134,3 +134,15 @@ def test_tool_schemas_show_the_model_only_its_own_arguments(store: MemoryStore) 
         "delete_memory": {"memory_id", "run_id", "agent_id"},
     }
     assert all(t.description and t.coroutine is not None for t in tools.values())  # type: ignore[attr-defined]
+
+
+def test_tools_bound_to_a_fixed_scope_work_outside_an_agent(store: MemoryStore) -> None:
+    tools = {t.name: t for t in create_memory_tools(store, app_id=APP, tenant_id="alice", agent_id=AGENT, run_id="s1")}
+    saved = tools["save_memory"].invoke({"text": "The user is allergic to peanuts"})
+    memory_id = re.search(r"id=(mem_\w+)", saved).group(1)  # type: ignore[union-attr]
+    found = asyncio.run(tools["search_memories"].ainvoke({"query": "peanuts"}))
+    assert found.startswith(f"- id={memory_id} run_id=s1 agent_id={AGENT} score=")
+    assert tools["delete_memory"].invoke({"memory_id": memory_id}) == f"Deleted id={memory_id}."
+    unbound = {t.name: t for t in create_memory_tools(store, app_id=APP, agent_id=AGENT)}
+    with pytest.raises(InvalidScopeError, match="memory tools needs tenant_id, run_id"):
+        unbound["search_memories"].invoke({"query": "peanuts"})

@@ -112,7 +112,11 @@ def test_message_conversion_keeps_what_the_engine_has_no_field_for() -> None:
         "role": "assistant",
         "content": '[tool call] f({"x": 1})',
         "name": "bot",
-        "metadata": {"lc_message_id": "m2", "lc_tool_calls": '[{"name": "f", "args": {"x": 1}, "id": "c1"}]'},
+        "metadata": {
+            "lc_message_id": "m2",
+            "lc_placeholder": True,  # a stand-in text: never recalled
+            "lc_tool_calls": '[{"name": "f", "args": {"x": 1}, "id": "c1"}]',
+        },
     }
     tool = to_engine_message(ToolMessage("42", tool_call_id="c1"))
     assert tool == {"role": "tool", "content": "42", "metadata": {"tool_call_id": "c1"}}
@@ -219,6 +223,23 @@ def test_read_targets_for_prefixes_wildcards_and_exact_namespaces() -> None:
     )
     assert ns.read_target("app", ("u1",), exact=True) == (Scope("app", "u1", ".", "."), {"lg_item": True})
     assert ns.read_target("app", ("x" * 200,)) is None
+
+
+def test_tenant_label_picks_the_tenant_and_the_other_labels_keep_their_order() -> None:
+    assert [ns.place(i) for i in range(5)] == ["tenant_id", "agent_id", "run_id", "lg_ns3", "lg_ns4"]
+    assert [ns.place(i, 1) for i in range(5)] == ["agent_id", "tenant_id", "run_id", "lg_ns3", "lg_ns4"]
+    assert [ns.place(i, 4) for i in range(6)] == ["agent_id", "run_id", "lg_ns2", "lg_ns3", "tenant_id", "lg_ns5"]
+    scope, metadata = ns.write_target("app", ("memories", "u1", "x", "y"), "k", tenant_label=1)
+    assert scope == Scope("app", "u1", "memories", "x") and metadata["lg_ns3"] == "y"
+    assert ns.write_target("app", ("memories",), "k", tenant_label=1)[0] == Scope("app", ".", "memories", ".")
+    assert ns.read_target("app", ("memories",), tenant_label=1) == (
+        Scope("app", "*", "memories", "*"),
+        {"lg_item": True},
+    )
+    assert ns.read_target("app", ("memories", "u1"), exact=True, tenant_label=1)[0] == Scope(
+        "app", "u1", "memories", "."
+    )  # type: ignore[index]
+    assert ns.read_target("app", ("*", "u1"), tenant_label=1)[0] == Scope("app", "u1", "*", "*")  # type: ignore[index]
 
 
 def test_values_round_trip_as_json_and_odd_texts_are_wrapped() -> None:

@@ -21,7 +21,7 @@ from llama_index_memory_plugin._convert import (
     to_engine,
 )
 from llama_index_memory_plugin._history import complete_tool_exchanges, count_tokens, recent_window
-from llama_index_memory_plugin._recall import Recall, memory_line, query_for, recall_message
+from llama_index_memory_plugin._recall import PromptMessages, Recall, memory_line, query_for, recall_message
 from memory_plugin import InvalidArgumentError, InvalidScopeError, Memory, Message, SearchHit
 from memory_plugin.validation import MAX_METADATA_STRING, MAX_TEXT_LENGTH
 from tests.conftest import SCOPE
@@ -159,7 +159,29 @@ def test_window_drops_the_oldest_first_and_starts_at_a_user_message() -> None:
     assert recent_window(history, cost * 2 + 5, TOKENS) == history[2:]
     # Three messages would fit, but the window would start with a reply: it starts at the question instead.
     assert recent_window(history, cost * 3 + 5, TOKENS) == history[2:]
-    assert recent_window(history, 1, TOKENS) == history[-1:]  # the last message always stays
+    # The newest turn (the last user message and what follows) always stays, even alone over budget.
+    assert recent_window(history, 1, TOKENS) == history[2:]
+    assert recent_window(history[:3], 1, TOKENS) == history[2:3]
+
+
+def test_window_never_starts_with_a_reply_or_cuts_the_newest_tool_exchange() -> None:
+    """Issue 11: ``[user "x " * 100, assistant "ok"]`` over budget came back as ``[assistant "ok"]``, and a newest
+    tool result whose call did not fit came back as nothing at all."""
+    long_question = [user("x " * 100), assistant("ok")]
+    assert recent_window(long_question, 100, TOKENS) == long_question
+    exchange = [user("weather? " * 30), call("c1"), result("c1", "sunny " * 30)]
+    window = complete_tool_exchanges(recent_window([user("hi"), assistant("hello"), *exchange], 10, TOKENS))
+    assert window == exchange
+    # Older turns come whole or not at all.
+    older = [user("first " * 20), call("c0"), result("c0", "done " * 20), assistant("ok " * 20)]
+    budget = sum(count_tokens(m, TOKENS) for m in [*older[1:], *exchange])
+    assert recent_window([*older, *exchange], budget, TOKENS) == exchange
+
+
+def test_a_history_without_user_messages_keeps_its_newest_messages() -> None:
+    replies = [assistant("one " * 50), assistant("two " * 50)]
+    assert recent_window(replies, count_tokens(replies[1], TOKENS), TOKENS) == replies[1:]
+    assert recent_window(replies, 1, TOKENS) == replies[1:]
 
 
 def test_window_keeps_a_leading_system_message_when_nothing_is_dropped() -> None:
@@ -206,6 +228,14 @@ def test_recall_message_holds_the_best_memories_that_fit_its_budget() -> None:
     assert recall_message([], template, 10_000, TOKENS) is None
 
 
+def test_recall_skips_memories_with_the_text_of_a_message_in_the_prompt() -> None:
+    recall = Recall.build(SCOPE.with_(run_id="*"), top_k=5)
+    hits = [SearchHit(memory=memory(" I like green tea"), score=0.9), SearchHit(memory=memory("I like tea"), score=0.8)]
+    in_prompt = PromptMessages.of([user("I like green tea  "), assistant("Noted")])
+    assert [h.memory.text for h in recall.select(hits, in_prompt)] == ["I like tea"]
+    assert in_prompt.size == 2
+
+
 def test_recall_skips_low_scores_stand_ins_and_memories_already_in_the_window() -> None:
     recall = Recall.build(SCOPE.with_(run_id="*"), top_k=2, min_score=0.3)
     in_window = memory("in window").model_copy(update={"id": "mem_w", "source_message_ids": ["msg_w"]})
@@ -217,7 +247,10 @@ def test_recall_skips_low_scores_stand_ins_and_memories_already_in_the_window() 
         SearchHit(memory=memory("kept three"), score=0.4),
         SearchHit(memory=memory("too weak"), score=0.1),
     ]
-    assert [h.memory.text for h in recall.select(hits, frozenset({"msg_w"}))] == ["kept one", "kept two"]
+    assert [h.memory.text for h in recall.select(hits, PromptMessages(frozenset({"msg_w"})))] == [
+        "kept one",
+        "kept two",
+    ]
 
 
 def test_each_search_gets_fresh_arguments() -> None:

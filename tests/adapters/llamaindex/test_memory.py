@@ -81,14 +81,29 @@ def test_get_puts_recalled_memories_before_the_runs_messages(store: MemoryStore,
 
 
 @MODES
-def test_token_limit_drops_the_oldest_messages_first(store: MemoryStore, mode: str) -> None:
-    memory = MemoryPluginMemory(store, SCOPE, recall_top_k=0, token_limit=40)
+def test_token_limit_drops_the_oldest_turns_first(store: MemoryStore, mode: str) -> None:
+    memory = MemoryPluginMemory(store, SCOPE, recall_top_k=0, token_limit=70)
     turns = [user("alpha " * 10), assistant("bravo " * 10), user("charlie " * 10), assistant("delta " * 10)]
-    in_mode(mode, memory, "put_messages", turns)
-    assert texts(in_mode(mode, memory, "get")) == texts(turns[2:])
+    in_mode(mode, memory, "put_messages", turns)  # 11 + 21 + 21 + 11 tokens
+    assert texts(in_mode(mode, memory, "get")) == texts(turns)
     # What the caller already spends (SimpleChatEngine passes its system prompt's tokens) comes off the limit.
-    assert texts(in_mode(mode, memory, "get", initial_token_count=20)) == texts(turns[3:])
+    assert texts(in_mode(mode, memory, "get", initial_token_count=10)) == texts(turns[2:])
     assert texts(in_mode(mode, memory, "get_all")) == texts(turns)
+
+
+@MODES
+def test_the_newest_turn_is_always_kept_and_the_window_starts_with_the_user(store: MemoryStore, mode: str) -> None:
+    """Issue 11: with ``token_limit=100`` and ``recall_top_k=0``, ``[user "x " * 100, assistant "ok"]`` came back
+    as ``[assistant "ok"]``; a newest tool result whose call did not fit came back as nothing."""
+    memory = MemoryPluginMemory(store, SCOPE, recall_top_k=0, token_limit=100)
+    in_mode(mode, memory, "put_messages", [user("x " * 100), assistant("ok")])
+    assert texts(in_mode(mode, memory, "get")) == [("user", "x " * 100), ("assistant", "ok")]
+    call = ChatMessage(
+        role="assistant", blocks=[ToolCallBlock(tool_call_id="c1", tool_name="search", tool_kwargs={"q": "y " * 60})]
+    )
+    result = ChatMessage(role="tool", content="found " * 60, additional_kwargs={"tool_call_id": "c1"})
+    in_mode(mode, memory, "put_messages", [user("look it up"), call, result])
+    assert in_mode(mode, memory, "get") == [user("look it up"), call, result]
 
 
 @MODES
@@ -135,6 +150,20 @@ def test_set_extends_or_restarts_the_history_and_reset_empties_it(store: MemoryS
     # The run's raw messages are gone; every long-term memory stays.
     assert store.messages(SCOPE).items == []
     assert all_memories(store) == ["And tea", "I like coffee", "Noted", "Start over"]
+
+
+@MODES
+def test_after_set_the_window_is_not_repeated_as_recalled_memories(store: MemoryStore, mode: str) -> None:
+    """Issue 11: ``set()`` rewrites the run's messages (new message ids) while the long-term memories made from
+    the old copies stay, so recall by message id alone showed the window's own messages again."""
+    memory = MemoryPluginMemory(store, SCOPE, sync=True)
+    in_mode(mode, memory, "put_messages", [user("I like green tea"), assistant("Noted")])
+    in_mode(mode, memory, "set", [user("I like green tea"), assistant("Green tea, noted")])
+    recalled, *window = in_mode(mode, memory, "get", input="green tea")
+    assert texts(window) == [("user", "I like green tea"), ("assistant", "Green tea, noted")]
+    # Only what left the window comes back as a memory: the old reply, not the user's words said again.
+    assert recalled.role == MessageRole.SYSTEM
+    assert [line.split("] ", 1)[1] for line in recalled.content.splitlines()[1:]] == ["Noted"]
 
 
 @MODES
