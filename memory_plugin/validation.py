@@ -342,6 +342,27 @@ def check_message(message: object, field_name: str) -> MessageInput:
     return MessageInput(role=role, content=content, name=name, timestamp=timestamp, metadata=metadata)
 
 
+def message_json(message: object) -> Any:
+    """A message as plain data, to be sent elsewhere and validated there: a mapping as given, a message object
+    (LangChain, LlamaIndex, :class:`MessageInput`) by its role, content, name, timestamp and metadata."""
+    if isinstance(message, Mapping) or message is None or isinstance(message, (str, bytes)):
+        return message
+    if isinstance(message, MessageInput):
+        role: object = message.role
+    else:
+        role = _message_field(message, "role")
+        role = _message_field(message, "type") if role is None else role
+        role = getattr(role, "value", role)
+    timestamp = _message_field(message, "timestamp")
+    return {
+        "role": role,
+        "content": _content_text(_message_field(message, "content")),
+        "name": _message_field(message, "name"),
+        "timestamp": timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp,
+        "metadata": _message_field(message, "metadata"),
+    }
+
+
 def check_messages(messages: object) -> list[MessageInput]:
     if isinstance(messages, (str, bytes, Mapping)) or not isinstance(messages, Sequence):
         raise InvalidArgumentError("messages", "must be a list of messages")
