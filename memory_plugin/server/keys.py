@@ -19,12 +19,12 @@ from datetime import datetime
 from typing import Protocol
 
 from ..errors import InvalidArgumentError
-from ..scope import check_id
+from ..scope import MAX_IDS_PER_SEGMENT, check_id
 
 KEY_ID_PREFIX = "mpk_"
 KEY_ID_RANDOM_CHARS = 20  # base32: 100 random bits
 SECRET_BYTES = 32  # urlsafe base64: 43 characters
-MAX_TENANTS_PER_KEY = 100
+MAX_TENANTS_PER_KEY = MAX_IDS_PER_SEGMENT  # a read with '*' becomes the key's tenants as one id list
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
