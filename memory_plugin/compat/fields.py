@@ -14,22 +14,27 @@ from ..errors import InvalidArgumentError
 
 
 def read_request(
-    request: object, operation: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    request: object, operation: str, required: tuple[str, ...], optional: tuple[str, ...] = (), prefix: str = ""
 ) -> dict[str, Any]:
     """``request`` as a dict, after checking it is a mapping with every ``required`` field and no unknown one.
+
+    ``prefix`` is put before field names in errors, for a nested object (``"filter."``).
 
     Raises:
         InvalidArgumentError: naming the missing or unknown field (a typo such as ``topk`` is refused, not ignored).
     """
     if not isinstance(request, Mapping):
-        raise InvalidArgumentError("request", f"{operation} takes a dict, got {type(request).__name__}")
+        problem = "must be" if prefix else f"{operation} takes"
+        raise InvalidArgumentError(prefix.rstrip(".") or "request", f"{problem} a dict, got {type(request).__name__}")
     allowed = (*required, *optional)
     for key in request:
         if key not in allowed:
-            raise InvalidArgumentError(str(key)[:80], f"is not a field of {operation}; allowed: {sorted(allowed)}")
+            raise InvalidArgumentError(
+                prefix + str(key)[:80], f"is not a field of {operation}; allowed: {sorted(allowed)}"
+            )
     for key in required:
         if key not in request:
-            raise InvalidArgumentError(key, f"is required by {operation}")
+            raise InvalidArgumentError(prefix + key, f"is required by {operation}")
     return dict(request)
 
 
