@@ -15,18 +15,19 @@ FIPS 180-4 / RFC 2104):
 1. *Canonical parts.*
 
    - ``METHOD``: the HTTP method in upper case.
-   - ``PATH``: the path as sent on the request line (percent-encoded, without ``?query``), percent-decoded, then
-     encoded again leaving only ``A-Z a-z 0-9 - _ . ~`` and ``/`` unescaped (``%XX`` upper case). An empty path is
-     ``/``.
-   - ``QUERY``: the query string split on ``&`` into ``name=value`` pairs (a pair without ``=`` has an empty
-     value); names and values are decoded (``+`` is a space, ``%XX`` a byte), encoded again leaving only
-     ``A-Z a-z 0-9 - _ . ~`` unescaped, the pairs sorted by name, then value, and joined as ``name=value`` with
-     ``&``. No query gives the empty string.
+   - ``PATH``: the path as sent on the request line (percent-encoded, without ``?query``), percent-decoded to
+     bytes (``%XX`` is one byte, any other character its UTF-8 bytes), then every byte encoded as ``%XX`` (upper
+     case) except ``A-Z a-z 0-9 - _ . ~`` and ``/``. An empty path is ``/``.
+   - ``QUERY``: the query string split on ``&`` (empty parts dropped) into ``name=value`` pairs (a pair without
+     ``=`` has an empty value); in names and values ``+`` becomes a space, then each is decoded to bytes and
+     encoded again like ``PATH`` but with ``/`` encoded too; the pairs are sorted by name, then value (byte order
+     of the encoded text) and joined as ``name=value`` with ``&``. No query gives the empty string.
    - ``SIGNED_HEADERS``: the lower-case names of the signed headers, sorted, joined with ``;``. They must include
      ``host``, ``x-mp-date`` and ``x-mp-nonce``, and every other ``x-mp-*`` header the request carries; the client
      also signs ``content-type`` when there is one. Each signed header must occur once in the request.
    - ``HEADERS``: one line ``name:value`` per signed header, in ``SIGNED_HEADERS`` order, ``value`` with leading
-     and trailing spaces and tabs removed and inner runs of spaces and tabs replaced by one space.
+     and trailing spaces and tabs removed and inner runs of spaces and tabs replaced by one space. The server reads
+     header bytes as Latin-1, so keep signed header values ASCII.
    - ``BODY_HASH``: ``hex(SHA256(body bytes))`` (of the empty string when there is no body).
 
 2. *Canonical request*: ``METHOD``, ``PATH``, ``QUERY``, the ``HEADERS`` lines, ``SIGNED_HEADERS`` and
@@ -71,7 +72,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote, unquote_to_bytes
 
 from .errors import AuthenticationError
 from .keys import CredentialSource, KeyRecord, Secret, is_key_id
@@ -94,20 +95,29 @@ HeaderPairs = Mapping[str, str] | Iterable[tuple[str, str]]
 # ---------------------------------------------------------------- canonical form (shared by client and server)
 
 
+def _encoded(raw: str, safe: str) -> str:
+    """Percent-decode ``raw`` to bytes (``%XX`` is a byte; other characters are their UTF-8 bytes), then encode
+    every byte but the unreserved ones (and ``safe``) as upper-case ``%XX``."""
+    return quote(unquote_to_bytes(raw), safe=_UNRESERVED + safe)
+
+
 def canonical_path(path: str | bytes) -> str:
     """``path`` (as sent, percent-encoded, no query) decoded and re-encoded so both sides agree on one spelling."""
     text = path.decode("latin-1") if isinstance(path, bytes) else path
     if "?" in text:
         raise ValueError("pass the path without its query; the query is signed separately")
-    return quote(unquote(text), safe="/" + _UNRESERVED) or "/"
+    return _encoded(text, "/") or "/"
 
 
 def canonical_query(query: str | bytes) -> str:
     """The query's ``name=value`` pairs, decoded, strictly re-encoded and sorted."""
     text = query.decode("latin-1") if isinstance(query, bytes) else query
-    pairs = parse_qsl(text, keep_blank_values=True)
-    encoded = sorted((quote(name, safe=_UNRESERVED), quote(value, safe=_UNRESERVED)) for name, value in pairs)
-    return "&".join(f"{name}={value}" for name, value in encoded)
+    pairs = []
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            pairs.append((_encoded(name.replace("+", " "), ""), _encoded(value.replace("+", " "), "")))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
 def _header_pairs(headers: HeaderPairs) -> list[tuple[str, str]]:
@@ -302,9 +312,7 @@ def _verify_bearer(token: str, keys: CredentialSource) -> KeyRecord:
     return record
 
 
-def _parse_date(value: str | None, now: datetime, max_skew: timedelta) -> datetime:
-    if value is None:
-        raise AuthenticationError("missing X-MP-Date header")
+def _parse_date(value: str, now: datetime, max_skew: timedelta) -> datetime:
     try:
         date = datetime.strptime(value, DATE_FORMAT).replace(tzinfo=timezone.utc)
     except ValueError:

@@ -101,15 +101,16 @@ class SQLiteKeyStore:
                     raise StorageError(f"cannot write the access keys file {self.path}: {e}") from e
                 raise
 
-    def _row(self, key_id: str) -> sqlite3.Row | None:
+    def _rows(self, sql: str, params: tuple[str, ...] = ()) -> builtins.list[sqlite3.Row]:
         with self._lock:
             try:
-                row: sqlite3.Row | None = self._conn.execute(
-                    "SELECT * FROM access_keys WHERE key_id = ?", (key_id,)
-                ).fetchone()
+                return self._conn.execute(sql, params).fetchall()
             except sqlite3.Error as e:
                 raise StorageError(f"cannot read the access keys file {self.path}: {e}") from e
-        return row
+
+    def _row(self, key_id: str) -> sqlite3.Row | None:
+        rows = self._rows("SELECT * FROM access_keys WHERE key_id = ?", (key_id,))
+        return rows[0] if rows else None
 
     def create(
         self,
@@ -150,13 +151,11 @@ class SQLiteKeyStore:
     def get(self, key_id: str) -> KeyRecord:
         row = self._row(key_id)
         if row is None:
-            raise KeyNotFoundError(f"no access key {key_id!r:.80} in {self.path}; `memory-plugin keys list` shows them")
+            raise KeyNotFoundError(f"no access key {key_id!r:.80}; `memory-plugin keys list` shows them")
         return _record(row)
 
     def list(self) -> builtins.list[KeyRecord]:
-        with self._lock:
-            rows = self._conn.execute("SELECT * FROM access_keys ORDER BY created_at, key_id").fetchall()
-        return [_record(row) for row in rows]
+        return [_record(row) for row in self._rows("SELECT * FROM access_keys ORDER BY created_at, key_id")]
 
     def revoke(self, key_id: str) -> KeyRecord:
         with self._transaction() as conn:

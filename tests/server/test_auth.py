@@ -139,6 +139,10 @@ def test_the_spelling_of_path_and_query_does_not_matter() -> None:
     assert canonical_query("b=2&a=1&a=0") == canonical_query("a=0&a=1&b=2") == "a=0&a=1&b=2"
     assert canonical_query("q=a+b&x") == canonical_query("q=a%20b&x=") == "q=a%20b&x="
     assert canonical_query("") == ""
+    # Byte-exact: non-UTF-8 escapes stay distinct; characters are their UTF-8 bytes; empty parts are dropped.
+    assert canonical_path("/%FF") == "/%FF" != canonical_path("/%FE")
+    assert canonical_path("/é") == canonical_path("/%c3%a9") == "/%C3%A9"
+    assert canonical_query("a=%FF&&b=%2F&c=/") == "a=%FF&b=%2F&c=%2F"
     with pytest.raises(ValueError, match="without its query"):
         canonical_path("/a?b=1")
 
