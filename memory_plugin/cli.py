@@ -141,6 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     stores.add_argument("--audit-retention-days", type=int)
     stores.add_argument("--history-retention-days", type=int)
     stores.add_argument("--delete", metavar="NAME")
+
+    from .server.keys_cli import add_keys_commands  # the server's commands; they open keys.db, never the record
+
+    add_keys_commands(commands)
     return parser
 
 
@@ -311,6 +315,17 @@ def _report(error: Exception, as_json: bool) -> int:
     return 2
 
 
+def _run_on_folder(args: argparse.Namespace) -> Rows:
+    home = resolve_home(args.path)
+    if not _creates_data(args) and not (Path(home) / RECORD_FILE).exists():
+        raise MemoryStoreNotFoundError(
+            f"nothing is stored in {home} yet; `memory-plugin add` or `memory-plugin stores --create NAME` "
+            "starts a data folder (or give --path / $MEMORY_PLUGIN_HOME)"
+        )
+    with MemoryClient(path=home) as client:
+        return run(args, client)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0, or 2 on any error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -318,14 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         as_json = args.json
-        home = resolve_home(args.path)
-        if not _creates_data(args) and not (Path(home) / RECORD_FILE).exists():
-            raise MemoryStoreNotFoundError(
-                f"nothing is stored in {home} yet; `memory-plugin add` or `memory-plugin stores --create NAME` "
-                "starts a data folder (or give --path / $MEMORY_PLUGIN_HOME)"
-            )
-        with MemoryClient(path=home) as client:
-            rows, cursor = run(args, client)
+        if args.command == "keys":  # works while a server owns the folder: it never opens the record
+            from .server.keys_cli import run_keys_command
+
+            rows, cursor = run_keys_command(args)
+        else:
+            rows, cursor = _run_on_folder(args)
     except (UsageError, MemoryPluginError) as e:
         return _report(e, as_json)
     except argparse.ArgumentTypeError as e:
