@@ -142,6 +142,13 @@ class Record:
                 conn.close()
             self._readers.clear()
 
+    def abandon_after_fork(self) -> list[sqlite3.Connection]:
+        """In a forked child: refuse every use, and return the inherited connections, which the caller must keep
+        and never close (closing the last connection of a WAL database checkpoints it and deletes the WAL the parent
+        is writing). Takes no lock: one may have been held by a thread that does not exist in the child."""
+        self._closed = True
+        return [self._conn, *self._readers.values()]
+
     def _check_open(self) -> None:
         if self._closed:
             raise ClientClosedError("the record is closed; create a new MemoryClient")

@@ -5,14 +5,16 @@ one audit record per call."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from memory_plugin import AsyncMemoryClient, MemoryClient
+from memory_plugin import AsyncMemoryClient, ClientClosedError, MemoryClient
 from memory_plugin import search as search_module
+from memory_plugin.storage.vector_index import VectorIndex
 from tests.conftest import SCOPE, make_fake_embedder
 from tests.reliability.load import Ledger, audited_calls, check_ledger, run_tasks, run_threads
 
@@ -89,3 +91,56 @@ def test_each_read_block_sees_one_snapshot(tmp_path: Path) -> None:
             assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == before == 1
         with record.reading() as conn:
             assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 2
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """Files of ``folder`` this process has open (the folder lock, SQLite's files, Chroma's files)."""
+    paths = (os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd"))
+    return sorted(p for p in paths if p.startswith(str(folder.resolve())))
+
+
+def test_close_racing_live_searches_closes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads search through the Chroma index while another thread closes the client; one search is paused
+    inside its index query when close() begins. Calls either finish or get ClientClosedError, and once close()
+    returns no file of the folder is open: nothing re-opened Chroma or the record behind its back."""
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # every search takes the index path
+    folder = tmp_path / "data"
+    client = MemoryClient(path=folder, embedder=make_fake_embedder())
+    store = client.create_memory_store("s")
+    store.add(SCOPE, messages=[{"role": "user", "content": f"note {i} about rivers"} for i in range(30)])
+    assert store.search(SCOPE, "rivers")  # Chroma is open
+    in_query, closed = threading.Event(), threading.Event()
+    index_query = VectorIndex.query
+
+    def paused_query(self: VectorIndex, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "paused":
+            in_query.set()
+            closed.wait(timeout=2)  # (close() waits for this call, so here it times out)
+        return index_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "query", paused_query)
+    unexpected: list[BaseException] = []
+
+    def search_until_closed() -> None:
+        try:
+            while True:
+                store.search(SCOPE, "rivers")
+        except ClientClosedError:
+            return
+        except BaseException as e:
+            unexpected.append(e)
+
+    threads = [threading.Thread(target=search_until_closed) for _ in range(4)]
+    threads.append(threading.Thread(target=search_until_closed, name="paused"))
+    for thread in threads:
+        thread.start()
+    assert in_query.wait(timeout=30)
+    client.close()
+    closed.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert unexpected == []
+    assert open_files_under(folder) == []
+    with pytest.raises(ClientClosedError):
+        store.search(SCOPE, "rivers")
