@@ -130,11 +130,6 @@ class Record:
                 "open it with the version that wrote it, or use a new data folder"
             )
 
-    def connections(self) -> list[sqlite3.Connection]:
-        """Every connection this record opened (the writer first)."""
-        with self._readers_lock:
-            return [self._conn, *self._readers.values()]
-
     def close(self) -> None:
         with self.lock, self._readers_lock:
             self._closed = True

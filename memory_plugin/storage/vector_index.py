@@ -168,14 +168,15 @@ class VectorIndex:
             if self._closed:
                 return
             self._closed = True
-            self._close_client()
             generation = self._generation()
-            if generation is None or self._needs_rebuild:
-                return
             try:
+                self._close_client()
+                if generation is None or self._needs_rebuild:
+                    return
                 files = index_files.manifest(self._path(generation))
-            except OSError as e:  # no manifest: the next open rebuilds, which is safe
-                log.warning("memory_plugin: cannot record the vector index manifest: %s", e)
+            except (StorageError, OSError) as e:  # no manifest: the next open rebuilds, which is safe
+                log.warning("memory_plugin: the vector index did not close cleanly: %s", e)
+                self._record.set_meta(_MANIFEST, "{}")
                 return
             self._record.set_meta(_MANIFEST, json.dumps({"generation": generation, "files": files}))
 
