@@ -185,14 +185,17 @@ def damage(folder: Path, how: str) -> None:
         target.write_bytes(bytes(random.Random(name).randrange(256) for _ in range(size)))
 
 
-# Before the manifest check, on chromadb 1.5: the deleted folder answered nothing, data_level0.bin and header.bin
-# crashed the process (SIGSEGV), link_lists.bin and chroma.sqlite3 raised raw chromadb errors.
+# Before the manifest check, on chromadb 1.5: the deleted folder answered nothing; a garbage data_level0.bin and a
+# truncated header.bin crashed the process (SIGSEGV); a truncated link_lists.bin and a garbage chroma.sqlite3 raised
+# raw chromadb errors; the other damage went unnoticed (and was trusted).
 @pytest.mark.parametrize(
     "how",
     [
         "index folder deleted",
+        "data_level0.bin truncated",
         "data_level0.bin garbage",
         "header.bin truncated",
+        "length.bin truncated",
         "link_lists.bin truncated",
         "chroma.sqlite3 garbage",
     ],
