@@ -182,7 +182,7 @@ def damage(folder: Path, how: str) -> None:
     if change == "truncated":
         os.truncate(target, size // 2)
     else:
-        target.write_bytes(bytes(random.Random(name).randrange(256) for _ in range(size)))
+        target.write_bytes(random.Random(name).randbytes(size))
 
 
 # Before the manifest check, on chromadb 1.5: the deleted folder answered nothing; a garbage data_level0.bin and a
