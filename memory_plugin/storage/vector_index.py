@@ -16,6 +16,7 @@ during the rebuild) costs time, never data or unbounded disk. The background wor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -236,20 +237,23 @@ class VectorIndex:
                 return False
             self._rebuild()
             return True
-        if self._client is None:
-            if shutting_down():  # Chroma cannot start now (no new threads); the record answers instead
-                return False
-            self._open_client(generation)
+        if self._client is None and shutting_down():  # Chroma cannot start now (no new threads): the record answers
+            return False
         if self._verified:
+            if self._client is None:
+                self._open_client(generation)
             self._apply_drops()
             self._apply_log()
             return True
-        try:
+        try:  # the first use in this process: any failure means the files cannot be trusted
+            if self._client is None:
+                self._open_client(generation)
             self._apply_drops()
             self._apply_log()
             self._verify()
         except StorageError as e:
-            self._close_client()
+            with contextlib.suppress(StorageError):
+                self._close_client()
             self._mark_for_rebuild(f"it failed its first use: {e}")
         if self._needs_rebuild:
             if not rebuild:

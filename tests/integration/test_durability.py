@@ -282,3 +282,27 @@ def test_exiting_without_close_is_clean_and_loses_nothing(tmp_path: Path, fake_e
         assert store.flush(timeout=30) is True  # done before the exit, or pending and done now
         texts = sorted(m.text for m in store.list(SCOPE).items)
         assert texts == ["extracted in the background", "written in the foreground"]
+
+
+def test_an_index_that_disagrees_with_the_record_is_rebuilt(
+    indexed_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index files are as they were closed, but the record holds a memory the index never saw (as after
+    restoring a later copy of the record): the first look after Chroma opens counts it, and the index is rebuilt."""
+    path, _ = copy_of(indexed_folder, tmp_path)
+    text = "note 3001 about rivers"  # "code ell" points at 3001
+    vector = make_position_embedder().embed_documents([f"user: {text}"])[0]
+    with contextlib.closing(sqlite3.connect(path / "memory.db")) as db, db:
+        columns = [c for (_, c, *_) in db.execute("PRAGMA table_info(memories)") if c != "seq"]
+        row = db.execute(f"SELECT {', '.join(columns)} FROM memories LIMIT 1").fetchone()
+        values = dict(zip(columns, row, strict=True))
+        values.update(id="mem_restored", text=text, embedding=vector.tobytes())
+        db.execute(f"INSERT INTO memories ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                   list(values.values()))  # fmt: skip
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+    with MemoryClient(path=path, embedder=make_position_embedder()) as client:
+        store = client.get_memory_store("crash")
+        assert store.search(SCOPE, "code ell", top_k=1)[0].memory.text == text  # the record answers meanwhile
+        client._engine.index.catch_up()
+        assert store.search(SCOPE, "code ell", top_k=1)[0].memory.text == text  # and then the rebuilt index
+    assert [p.name for p in path.glob("index-*")] == ["index-2"]
