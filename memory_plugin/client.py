@@ -276,7 +276,9 @@ class MemoryClient:
     def get_memory_store(
         self, name: str, *, embedder: object = None, extractor: Extractor | None = None
     ) -> MemoryStore:
-        """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work."""
+        """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work.
+        A store already open in this client keeps its extractor: without ``extractor=`` you get it as it is, and a
+        different ``extractor=`` is refused (``InvalidArgumentError``) rather than swapped in under queued jobs."""
         return MemoryStore(self._engine, self._engine.open_store(name, embedder, extractor))
 
     def get_or_create_memory_store(
@@ -312,7 +314,11 @@ class MemoryClient:
         self._engine.delete_store(name)
 
     def close(self) -> None:
-        """Finish cleanly and release the data folder. Pending background jobs stay stored and resume later."""
+        """Finish cleanly and release the data folder. Pending background jobs stay stored and resume later.
+
+        New calls are refused from here on (``ClientClosedError``); calls in flight on other threads are waited for
+        (30 s at most). A process forked while a client is open cannot use it: open a new client in the child once
+        the parent has closed its own."""
         self._engine.close()
 
     def __enter__(self) -> MemoryClient:

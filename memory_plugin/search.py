@@ -36,6 +36,9 @@ OVER_FETCH = 2
 _BM25_WEIGHTS = "1.0, 0.0"
 _SCAN_BATCH = 5000
 _CHUNK = 500
+# The full-text search uses at most this many distinct query terms, in query order: each term costs a posting
+# list walk, and 4,000 CJK characters make about 4,000 bigrams. Questions have far fewer.
+MAX_QUERY_TERMS = 64
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,18 @@ def _around_periods(
     return best
 
 
+def search_terms(query: str) -> list[str]:
+    """The terms the full-text search looks for: the query's distinct content terms in order, at most
+    ``MAX_QUERY_TERMS``."""
+    return query_terms(query)[:MAX_QUERY_TERMS]
+
+
 def _lexical(conn: sqlite3.Connection, read: ReadFilter, where: str, params: list[Any], query: str,
              pool: int) -> dict[int, float]:  # fmt: skip
     """BM25 of the ``pool`` best keyword matches inside the filter. The full-text index is asked alone first
     (joining every match to its row cost as much as the search itself) and its answer filtered by the record;
     only when too few survive is the joined query used."""
-    terms = match_expression(query_terms(query))
+    terms = match_expression(search_terms(query))
     if terms is None:
         return {}
     restriction = scope_match(read)

@@ -62,6 +62,17 @@ class FolderLock:
             self._fd = None
             _held_in_process.discard(str(self.path.resolve()))
 
+    def forget_after_fork(self) -> None:
+        """In a forked child: let go of the inherited descriptor without unlocking. The lock belongs to the open
+        file, which the parent shares: ``LOCK_UN`` from here would release the parent's lock, while closing this
+        duplicate does not (and keeps a crashed parent's lock from living on in the child). Takes no lock: one may
+        have been held by a thread that does not exist in the child."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        _held_in_process.discard(str(self.path.resolve()))  # the child may open the folder once the parent is done
+
 
 def _read_holder(fd: int) -> str:
     try:

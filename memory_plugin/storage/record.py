@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StorageError
+from ..errors import ClientClosedError, StorageError
 from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
 from ..scope import Scope
 from .schema import LIST_MARK, prepare_schema
@@ -50,12 +50,17 @@ def _segment_value(text: str) -> str | list[str]:
 
 
 class Record:
-    """The SQLite database of one data folder. Thread-safe: one connection, one lock."""
+    """The SQLite database of one data folder. Thread-safe.
+
+    Writes go through one connection under one lock (:meth:`transaction`). Reads (:meth:`reading`) use a connection
+    of their own thread, so that under WAL they run beside the writer and beside each other: a long search never
+    holds up another tenant's call. Each ``reading()`` block is one read transaction: it sees one snapshot.
+    """
 
     def __init__(self, path: Path) -> None:
+        self._path = path
         try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-            self._conn.row_factory = sqlite3.Row
+            self._conn = self._connect()
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             # Deleted content is overwritten, not left in free pages: delete_all() must really forget.
@@ -65,10 +70,34 @@ class Record:
             raise StorageError(f"cannot open the record {path}: {e}") from e
         self.lock = threading.RLock()
         self._depth = 0
+        self._writer: int | None = None  # the thread inside the write transaction
+        self._readers: dict[threading.Thread, sqlite3.Connection] = {}
+        self._readers_lock = threading.Lock()
+        self._local = threading.local()
+        self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        conn.row_factory = sqlite3.Row
+        return conn
 
     def close(self) -> None:
-        with self.lock:
-            self._conn.close()
+        with self.lock, self._readers_lock:
+            self._closed = True
+            for conn in (self._conn, *self._readers.values()):
+                conn.close()
+            self._readers.clear()
+
+    def abandon_after_fork(self) -> list[sqlite3.Connection]:
+        """In a forked child: refuse every use, and return the inherited connections, which the caller must keep
+        and never close (closing the last connection of a WAL database checkpoints it and deletes the WAL the parent
+        is writing). Takes no lock: one may have been held by a thread that does not exist in the child."""
+        self._closed = True
+        return [self._conn, *self._readers.values()]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError("the record is closed; create a new MemoryClient")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -77,11 +106,13 @@ class Record:
             if self._depth:  # nested: part of the outer transaction
                 yield self._conn
                 return
+            self._check_open()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as e:
                 raise StorageError(f"cannot write the record: {e}") from e
             self._depth += 1
+            self._writer = threading.get_ident()
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
@@ -95,15 +126,43 @@ class Record:
                 raise
             finally:
                 self._depth -= 1
+                self._writer = None
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
-        """Consistent reads under the record's lock."""
-        with self.lock:
-            try:
+        """One read transaction on this thread's connection: a consistent snapshot, without blocking writers or
+        other readers. Inside this thread's write transaction it reads that transaction (its own writes)."""
+        if self._writer == threading.get_ident():
+            with self.lock, _read_errors():
                 yield self._conn
+            return
+        self._check_open()
+        conn = self._reader()
+        outermost = not conn.in_transaction
+        with _read_errors():
+            if outermost:
+                conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if outermost and conn.in_transaction:
+                    conn.execute("COMMIT")  # ends the read snapshot; a read transaction has nothing to write
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        with self._readers_lock:
+            self._check_open()
+            for thread in [t for t in self._readers if not t.is_alive()]:  # threads come and go (asyncio's pool)
+                self._readers.pop(thread).close()
+            try:
+                conn = self._connect()
             except sqlite3.Error as e:
                 raise StorageError(f"cannot read the record: {e}") from e
+            self._readers[threading.current_thread()] = conn
+        self._local.conn = conn
+        return conn
 
     def checkpoint(self) -> None:
         """Copy the write-ahead log into the database file and truncate it (best effort: busy readers win)."""
@@ -119,6 +178,14 @@ class Record:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+@contextmanager
+def _read_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise StorageError(f"cannot read the record: {e}") from e
 
 
 def embedding_blob(vector: np.ndarray) -> bytes:

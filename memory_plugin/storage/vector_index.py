@@ -2,15 +2,23 @@
 
 The request path never writes Chroma. Each memory change appends its id to the record's ``index_log`` in the same
 transaction; :meth:`VectorIndex.catch_up` replays the log into Chroma (before a query that needs the index, and
-when the background worker is idle). Chroma's files are not trusted after an unclean shutdown: the index is then
-rebuilt into a fresh folder from the embeddings kept in the record, without re-embedding, and older folders are
-removed, so a crash at any point (even during the rebuild) costs time, never data or unbounded disk.
+when the background worker is idle). A deleted store is noted in the record too, and its collection dropped from
+Chroma when Chroma is next open, however long that takes.
+
+Chroma's files are never trusted blindly: after an unclean shutdown, when the files differ from the manifest
+recorded at the last clean close (see :mod:`.index_files`), or when the first look after opening fails (a store's
+count differs from the record's, a probe query fails), the index is rebuilt into a fresh folder from the
+embeddings kept in the record, without re-embedding, and older folders are removed. A crash at any point (even
+during the rebuild) costs time, never data or unbounded disk. The background worker rebuilds; meanwhile
+:meth:`VectorIndex.query` answers ``None`` and searches scan the record exactly. Every Chroma failure is a
+:class:`StorageError`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import shutil
 import threading
 from collections.abc import Iterator
@@ -20,14 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import StorageError
+from ..errors import ClientClosedError, MemoryPluginError, StorageError
 from ..filters import INDEX_METADATA_PREFIX
+from ..lifecycle import CLOSED_MESSAGE, shutting_down
+from . import index_files
 from .record import Record, embedding_matrix
 
 _BATCH = 1000
 _GENERATION = "index_generation"
 _APPLIED = "index_applied"
 _NEEDS_REBUILD = "index_needs_rebuild"
+_MANIFEST = "index_manifest"
+_DROPPED = "index_dropped_stores"
+_COLLECTION = "store-{}"
+log = logging.getLogger("memory_plugin")
 
 
 def _index_metadata(row: Any) -> dict[str, Any]:
@@ -44,6 +58,24 @@ def _index_metadata(row: Any) -> dict[str, Any]:
     return metadata
 
 
+@contextmanager
+def _chroma(action: str) -> Iterator[None]:
+    """Chroma raises many kinds of errors; every one means the index could not do ``action``."""
+    try:
+        yield
+    except MemoryPluginError:
+        raise
+    except Exception as e:
+        raise StorageError(f"vector index: cannot {action}: {type(e).__name__}: {e}") from e
+
+
+def note_store_dropped(conn: Any, store_id: int) -> None:
+    """In the transaction that deletes a store: remember to drop its collection from Chroma."""
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_DROPPED,)).fetchone()
+    dropped = sorted({*json.loads(row[0] if row else "[]"), store_id})
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_DROPPED, json.dumps(dropped)))
+
+
 class VectorIndex:
     """Chroma, kept in step with the record through its change log."""
 
@@ -52,102 +84,184 @@ class VectorIndex:
         self._record = record
         self._client: Any = None
         self._lock = threading.Lock()
+        self._closed = False
         self._rebuilding = False
+        self._needs_rebuild = record.get_meta(_NEEDS_REBUILD) == "1"
+        self._verified = False  # the first look after Chroma opened in this process passed
         self._sizes: dict[int, int] = {}  # memories per store's collection, known since the last change
         self._collections: dict[int, Any] = {}  # Chroma's get_or_create costs ~2 ms: keep the handles
 
-    def mark_unclean(self) -> None:
-        """The last owner did not close cleanly: Chroma's files may be damaged; rebuild before the next use."""
-        self._record.set_meta(_NEEDS_REBUILD, "1")
+    def check_on_open(self, clean: bool) -> None:
+        """Decide, before Chroma reads any file, whether the index can be used: not after an unclean shutdown
+        (Chroma's files may be torn), nor when its files differ from the manifest of the last clean close."""
+        generation = self._generation()
+        if generation is None or self._needs_rebuild:
+            return
+        recorded = json.loads(self._record.get_meta(_MANIFEST) or "{}")
+        if not clean or recorded.get("generation") != generation:
+            self._mark_for_rebuild("the last owner did not close it" if not clean else "it has no manifest")
+        elif not index_files.matches(self._path(generation), recorded.get("files", {})):
+            self._mark_for_rebuild("its files changed since the last clean close")
 
     @property
     def pending(self) -> int:
-        """Changes not yet in Chroma (log entries; a pending rebuild counts as one)."""
+        """Changes not yet in Chroma (log entries and dropped stores; a pending rebuild counts as one)."""
         with self._record.reading() as conn:
             applied = int(self._record.get_meta(_APPLIED) or 0)
             count = conn.execute("SELECT count(*) FROM index_log WHERE seq > ?", (applied,)).fetchone()[0]
-        return int(count) + (1 if self._record.get_meta(_NEEDS_REBUILD) == "1" else 0)
+        return int(count) + len(self._dropped()) + int(self._needs_rebuild)
 
     @contextmanager
-    def _ready(self, wait_for_rebuild: bool) -> Iterator[bool]:
-        """Hold the index up to date; yields False instead of waiting while a full rebuild runs elsewhere."""
-        if self._rebuilding and not wait_for_rebuild:
+    def _ready(self, rebuild: bool) -> Iterator[bool]:
+        """Hold the index up to date. Yields False instead of waiting when it is being rebuilt, needs a rebuild and
+        ``rebuild`` is False, or when Chroma is not open and the interpreter is exiting."""
+        self._refuse_when_closed()
+        if not rebuild and (self._rebuilding or self._needs_rebuild):
             yield False
             return
         with self._lock:
-            self._catch_up_locked()
-            yield True
+            self._refuse_when_closed()
+            yield self._catch_up_locked(rebuild)
+
+    def _refuse_when_closed(self) -> None:
+        if self._closed:
+            raise ClientClosedError(CLOSED_MESSAGE)
 
     def catch_up(self) -> None:
         """Apply every pending change (rebuilding first if needed)."""
-        with self._ready(wait_for_rebuild=True):
+        with self._ready(rebuild=True):
             pass
 
     def query(
         self, store_id: int, vector: np.ndarray, n_results: int, where: dict[str, Any] | None
     ) -> list[int] | None:
-        """Record positions of the nearest memories (best first), or ``None`` while another thread rebuilds the
-        index: the caller then scans the record instead."""
-        with self._ready(wait_for_rebuild=False) as ready:
+        """Record positions of the nearest memories (best first), or ``None`` when the index cannot answer now
+        (being rebuilt, or not open while the interpreter exits): the caller then scans the record instead."""
+        with self._ready(rebuild=False) as ready:
             if not ready:
                 return None
             collection = self._collection(store_id)
             if store_id not in self._sizes:
-                self._sizes[store_id] = collection.count()
+                with _chroma("count a collection"):
+                    self._sizes[store_id] = collection.count()
             count = self._sizes[store_id]
             if count == 0:
                 return []
-            try:
+            with _chroma("query"):
                 result = collection.query(
                     query_embeddings=[vector.tolist()],
                     n_results=min(n_results, count),
                     where=where,
                     include=["metadatas"],
                 )
-            except Exception as e:  # Chroma raises many kinds; all mean the index could not answer
-                raise StorageError(f"vector index query failed: {e}") from e
             return [int(m["seq"]) for m in (result["metadatas"] or [[]])[0] if m]
 
     def drop_store(self, store_id: int) -> None:
+        """Drop a deleted store's collection now if Chroma is open (else when it next opens: see
+        :func:`note_store_dropped`)."""
         with self._lock:
-            self._sizes.pop(store_id, None)
-            self._collections.pop(store_id, None)
-            if self._client is not None:
-                with contextlib.suppress(Exception):  # absent collection: nothing to drop
-                    self._client.delete_collection(f"store-{store_id}")
+            if self._client is not None and not self._closed:
+                self._apply_drops()
 
     def close(self) -> None:
+        """Close Chroma for good (it is never re-opened) and record the manifest of its files."""
         with self._lock:
-            self._close_client()
+            if self._closed:
+                return
+            self._closed = True
+            generation = self._generation()
+            try:
+                self._close_client()
+                if generation is None or self._needs_rebuild:
+                    return
+                files = index_files.manifest(self._path(generation))
+            except (StorageError, OSError) as e:  # no manifest: the next open rebuilds, which is safe
+                log.warning("memory_plugin: the vector index did not close cleanly: %s", e)
+                self._record.set_meta(_MANIFEST, "{}")
+                return
+            self._record.set_meta(_MANIFEST, json.dumps({"generation": generation, "files": files}))
+
+    def abandon_after_fork(self) -> list[Any]:
+        """In a forked child: refuse every use and return the inherited Chroma client, which the caller must keep
+        and never close (Chroma's shutdown hangs in a child). Takes no lock."""
+        self._closed = True
+        return [self._client, *self._collections.values()] if self._client is not None else []
+
+    # ---- Chroma ----------------------------------------------------------------------------------------------
+
+    def _generation(self) -> int | None:
+        value = self._record.get_meta(_GENERATION)
+        return None if value is None else int(value)
+
+    def _path(self, generation: int) -> Path:
+        return self._folder / f"index-{generation}"
 
     def _close_client(self) -> None:
         self._collections.clear()
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._sizes.clear()
+        client, self._client = self._client, None
+        if client is not None:
+            with _chroma("close"):
+                client.close()
 
     def _open_client(self, generation: int) -> None:
-        import chromadb
-        from chromadb.config import Settings
+        with _chroma("open"):
+            import chromadb
+            from chromadb.config import Settings
 
-        path = self._folder / f"index-{generation}"
-        path.mkdir(parents=True, exist_ok=True)
-        self._client = chromadb.PersistentClient(
-            path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
-        )
+            path = self._path(generation)
+            path.mkdir(parents=True, exist_ok=True)
+            self._client = chromadb.PersistentClient(
+                path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
+            )
 
     def _collection(self, store_id: int) -> Any:
         if store_id not in self._collections:
-            self._collections[store_id] = self._client.get_or_create_collection(
-                f"store-{store_id}", embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
+            with _chroma("open a collection"):
+                self._collections[store_id] = self._client.get_or_create_collection(
+                    _COLLECTION.format(store_id), embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+                )
         return self._collections[store_id]
 
-    def _catch_up_locked(self) -> None:
-        if self._record.get_meta(_NEEDS_REBUILD) == "1" or self._record.get_meta(_GENERATION) is None:
+    def _mark_for_rebuild(self, reason: str) -> None:
+        log.warning("memory_plugin: the vector index will be rebuilt from the record: %s", reason)
+        self._needs_rebuild = True
+        self._record.set_meta(_NEEDS_REBUILD, "1")
+
+    # ---- catching up -----------------------------------------------------------------------------------------
+
+    def _catch_up_locked(self, rebuild: bool) -> bool:
+        generation = self._generation()
+        if self._needs_rebuild or generation is None:
+            if not rebuild and generation is not None:
+                return False
             self._rebuild()
-        elif self._client is None:
-            self._open_client(int(self._record.get_meta(_GENERATION) or 0))
+            return True
+        if self._client is None and shutting_down():  # Chroma cannot start now (no new threads): the record answers
+            return False
+        if self._verified:
+            if self._client is None:
+                self._open_client(generation)
+            self._apply_drops()
+            self._apply_log()
+            return True
+        try:  # the first use in this process: any failure means the files cannot be trusted
+            if self._client is None:
+                self._open_client(generation)
+            self._apply_drops()
+            self._apply_log()
+            self._verify()
+        except StorageError as e:
+            with contextlib.suppress(StorageError):
+                self._close_client()
+            self._mark_for_rebuild(f"it failed its first use: {e}")
+        if self._needs_rebuild:
+            if not rebuild:
+                return False
+            self._rebuild()
+        return True
+
+    def _apply_log(self) -> None:
         applied = int(self._record.get_meta(_APPLIED) or 0)
         with self._record.reading() as conn:
             entries = conn.execute(
@@ -178,17 +292,90 @@ class VectorIndex:
             collection = self._collection(store_id)
             gone = [i for i in batch if i not in present]
             if gone:
-                collection.delete(ids=gone)
+                with _chroma("delete"):
+                    collection.delete(ids=gone)
             if rows and dimension is not None:
                 self._upsert(collection, rows, int(dimension[0]))
 
     @staticmethod
     def _upsert(collection: Any, rows: list[Any], dimension: int) -> None:
-        collection.upsert(
-            ids=[row["id"] for row in rows],
-            embeddings=embedding_matrix([row["embedding"] for row in rows], dimension),
-            metadatas=[_index_metadata(row) for row in rows],
-        )
+        with _chroma("write"):
+            collection.upsert(
+                ids=[row["id"] for row in rows],
+                embeddings=embedding_matrix([row["embedding"] for row in rows], dimension),
+                metadatas=[_index_metadata(row) for row in rows],
+            )
+
+    def _dropped(self) -> list[int]:
+        return [int(i) for i in json.loads(self._record.get_meta(_DROPPED) or "[]")]
+
+    def _apply_drops(self) -> None:
+        """Drop the collections of deleted stores."""
+        dropped = self._dropped()
+        if not dropped:
+            return
+        with self._record.reading() as conn:
+            live = {int(row[0]) for row in conn.execute("SELECT id FROM stores")}
+        self._drop_collections({_COLLECTION.format(i) for i in dropped if i not in live})
+        with self._record.transaction() as conn:
+            remaining = [i for i in self._dropped() if i not in dropped]
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_DROPPED, json.dumps(remaining)))
+
+    def _drop_collections(self, names: set[str]) -> None:
+        """Delete these collections (those that exist). Chroma keeps a deleted collection's HNSW files open and its
+        folder on disk until the client closes (4 descriptors and a folder per collection): so close the client
+        (it is opened again at once) and remove the folders no segment refers to any more."""
+        with _chroma("list collections"):
+            existing = {getattr(c, "name", c) for c in self._client.list_collections()}
+        doomed = names & existing
+        if not doomed:
+            return
+        for name in doomed:
+            with _chroma("drop a collection"):
+                self._client.delete_collection(name)
+        self._close_client()
+        generation = self._generation()
+        if generation is not None:
+            index_files.remove_orphan_segments(self._path(generation))
+            self._open_client(generation)
+
+    def _verify(self) -> None:
+        """The first look after Chroma opened: each store's collection holds as many memories as the record, no
+        collection of a store that no longer exists is left, and a probe query finds a memory by its own vector.
+        Marks the index for a rebuild when not; skipped (tried again next time) while writes are arriving."""
+        with self._record.reading() as conn:
+            applied = int(self._record.get_meta(_APPLIED) or 0)
+            if conn.execute("SELECT count(*) FROM index_log WHERE seq > ?", (applied,)).fetchone()[0]:
+                return
+            counts = {
+                int(row[0]): int(row[1])
+                for row in conn.execute(
+                    "SELECT id, (SELECT count(*) FROM memories m WHERE m.store_id = s.id) FROM stores s"
+                )
+            }
+            probe = conn.execute("SELECT store_id, embedding FROM memories ORDER BY seq DESC LIMIT 1").fetchone()
+        with _chroma("list collections"):
+            names = {getattr(c, "name", c) for c in self._client.list_collections()}
+        self._drop_collections(names - {_COLLECTION.format(i) for i in counts})  # left by a store deleted earlier
+        for store_id, expected in counts.items():
+            with _chroma("count a collection"):
+                found = self._collection(store_id).count()
+            if found != expected:
+                self._mark_for_rebuild(f"store {store_id} has {found} memories in the index, {expected} in the record")
+                return
+        vector = None if probe is None else np.frombuffer(probe["embedding"], dtype=np.float32)
+        if vector is not None and np.linalg.norm(vector) > 0.5:  # a unit vector (a zero one matches nothing)
+            with _chroma("query"):
+                result = self._collection(int(probe["store_id"])).query(
+                    query_embeddings=[vector.tolist()], n_results=10, include=["distances"]
+                )
+            distances = (result["distances"] or [[]])[0]
+            if not distances or not min(distances) <= 1e-3:
+                self._mark_for_rebuild("a probe query did not find a memory by its own vector")
+                return
+        self._verified = True
+
+    # ---- rebuilding ------------------------------------------------------------------------------------------
 
     def _rebuild(self) -> None:
         """Build the whole index afresh in a new folder from the record, then remove the old folders."""
@@ -199,9 +386,8 @@ class VectorIndex:
             self._rebuilding = False
 
     def _rebuild_locked(self) -> None:
-        self._sizes.clear()
         self._close_client()
-        generation = int(self._record.get_meta(_GENERATION) or 0) + 1
+        generation = (self._generation() or 0) + 1
         for old in self._folder.glob("index-*"):
             shutil.rmtree(old, ignore_errors=True)
         with self._record.reading() as conn:
@@ -221,6 +407,17 @@ class VectorIndex:
                     break
                 self._upsert(collection, rows, int(dimension))
                 position = int(rows[-1]["seq"])
+        built = {store_id for store_id, _ in stores}
         with self._record.transaction() as conn:
-            for key, value in ((_GENERATION, str(generation)), (_APPLIED, str(snapshot)), (_NEEDS_REBUILD, "0")):
+            # The new folder holds only the stores that existed when it began; one deleted since is still to drop.
+            dropped = [i for i in self._dropped() if i in built]
+            for key, value in (
+                (_GENERATION, str(generation)),
+                (_APPLIED, str(snapshot)),
+                (_NEEDS_REBUILD, "0"),
+                (_DROPPED, json.dumps(dropped)),
+            ):
                 conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._needs_rebuild = False
+        self._verified = True
+        self._apply_log()

@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import signal
+import string
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from memory_plugin import (
+    Embedder,
     ExtractionInput,
     MemoryClient,
     MemoryOperation,
@@ -30,6 +36,41 @@ class SlowExtractor(TurnExtractor):
     def extract(self, request: ExtractionInput) -> Sequence[MemoryOperation]:
         time.sleep(600)
         return super().extract(request)
+
+
+POSITIONS = 3000  # enough memories that Chroma reads its HNSW files (and crashes on damaged ones)
+
+
+def position_vectors(texts: list[str]) -> list[list[float]]:
+    """A random direction per number: ``"note 0007 about rivers"`` and the query ``"code h"`` (h = 7) point the
+    same way and share no word, so only the vector index (or the exact scan) can find one from the other."""
+    rows = []
+    for text in texts:
+        coded = re.fullmatch(r"code ([a-z]+)", text)
+        number = re.search(r"\d+", text)
+        if coded:
+            position = sum(string.ascii_lowercase.index(c) * 26**k for k, c in enumerate(reversed(coded[1])))
+        else:
+            position = int(number[0]) if number else -1
+        rows.append(np.random.default_rng(position + 1).standard_normal(16).tolist())
+    return rows
+
+
+def make_position_embedder() -> Embedder:
+    return Embedder(position_vectors, name="position-16", dimension=16)
+
+
+def wait_for(pid: int, timeout: float) -> str:
+    """The exit code of child ``pid``, or ``"hung"`` (and it is killed) if it has not exited within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return str(os.waitstatus_to_exitcode(status))
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return "hung"
 
 
 def say(line: str) -> None:
@@ -93,7 +134,8 @@ def store_churn(client: MemoryClient) -> None:
 
 def main(mode: str, path: str) -> None:
     extractor = SlowExtractor() if mode == "pending" else None
-    client = MemoryClient(path=path, embedder=make_fake_embedder(), extractor=extractor)
+    embedder = make_position_embedder() if mode == "search" else make_fake_embedder()
+    client = MemoryClient(path=path, embedder=embedder, extractor=extractor)
     try:
         store = client.create_memory_store("crash", description="durability test")
     except MemoryStoreExistsError:  # a later trial on the same folder
@@ -133,6 +175,36 @@ def main(mode: str, path: str) -> None:
         client._engine.index.catch_up()
         say("repaired")
         time.sleep(600)
+    elif mode == "search":  # reopen a folder whose index may be damaged: search through the index path
+        search_module.EXACT_SCAN_LIMIT = 0
+        for when in ("at once", "after catch-up"):
+            if when == "after catch-up":
+                client._engine.index.catch_up()  # the index is sound again
+            hits = store.search(SCOPE, "code h", top_k=1)  # h = 7: found by its vector only
+            say(f"{when}: {hits[0].memory.text if hits else 'nothing'}")
+        client.close()
+    elif mode == "fork":  # fork with the client open: each child must leave the parent's folder alone
+        store.add(SCOPE, text="written before the forks")
+        pid = os.fork()
+        if pid == 0:  # a child that never uses the client exits normally: atexit hooks and finalisation run
+            sys.exit(0)
+        say(f"first child exited: {wait_for(pid, timeout=30)}")
+        say("parent waiting")
+        sys.stdin.readline()  # the test checks the lock and the record meanwhile
+        search_module.EXACT_SCAN_LIMIT = 0
+        store.search(SCOPE, "before the forks")  # Chroma is open now
+        pid = os.fork()
+        if pid == 0:  # a child that tries the client
+            try:
+                store.search(SCOPE, "anything")
+                say("second child: the search worked")
+            except Exception as e:
+                say(f"second child: {type(e).__name__}: {e}")
+            sys.exit(0)
+        say(f"second child exited: {wait_for(pid, timeout=30)}")
+        store.add(SCOPE, text="written after the forks")
+        say("parent: " + ", ".join(sorted(h.memory.text for h in store.search(SCOPE, "written forks", top_k=5))))
+        client.close()
     elif mode == "pending":
         for i in range(3):
             text = f"pending message {i} mentions river{i}"

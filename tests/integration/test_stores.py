@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -18,10 +23,12 @@ from memory_plugin import (
     InvalidArgumentError,
     MemoryClient,
     MemoryDeletion,
+    MemoryOperation,
     MemoryStoreExistsError,
     MemoryStoreNotFoundError,
     MemoryUpdate,
     NewMemory,
+    TurnExtractor,
 )
 from tests.conftest import SCOPE, make_fake_embedder, turn
 
@@ -175,6 +182,69 @@ def test_failed_background_jobs_are_retried_then_recorded(
     assert (state, attempts) == ("failed", worker.MAX_ATTEMPTS) and "LLM down" in error
 
 
+def test_a_retry_is_not_held_by_a_wall_clock_stepped_back(
+    client: MemoryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wall clock steps back an hour right after a failed attempt was recorded: the retry (and flush) must
+    not wait for it."""
+    from memory_plugin import worker
+
+    monkeypatch.setattr(worker, "RETRY_DELAY_SECONDS", 0.05)
+    failed, readings_since = threading.Event(), []
+    wall_clock = worker.now
+
+    def stepped_clock() -> float:
+        if failed.is_set():  # the first reading after the failure records it; later ones are an hour behind
+            readings_since.append(1)
+        return wall_clock() - (3600 if len(readings_since) > 1 else 0)
+
+    monkeypatch.setattr(worker, "now", stepped_clock)
+
+    class FailsOnce(TurnExtractor):
+        def extract(self, request: ExtractionInput) -> Sequence[MemoryOperation]:
+            if not failed.is_set():
+                failed.set()
+                raise RuntimeError("LLM timed out")
+            return super().extract(request)
+
+    store = client.create_memory_store("s", extractor=FailsOnce())
+    store.add(SCOPE, messages=[turn("user", "remember me")], sync=False)
+    assert store.flush(timeout=30) is True
+    assert [m.text for m in store.list(SCOPE).items] == ["remember me"]
+
+
+def test_the_default_model_loads_when_a_store_opens_not_in_the_first_call(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading all-MiniLM-L6-v2 takes seconds: the audit of the first add must not count it as that call's
+    latency. A stand-in for the model records when it is loaded."""
+    from memory_plugin import embedding
+
+    loads: list[str] = []
+
+    class StandInModel:
+        tokenizer = type("Tokenizer", (), {"tokenize": staticmethod(str.split)})()
+
+        def encode(self, texts: list[str], **options: object) -> list[list[float]]:
+            return make_fake_embedder().embed_documents(texts)[:, :1].repeat(384, axis=1).tolist()
+
+    def load() -> StandInModel:
+        loads.append("loaded")
+        return StandInModel()
+
+    monkeypatch.setattr(embedding, "_load_local_model", load)
+    monkeypatch.setattr(embedding, "_local", None)
+    with MemoryClient(path=tmp_path) as client:  # the default embedder
+        client.create_memory_store("s")
+        assert loads == ["loaded"]
+    monkeypatch.setattr(embedding, "_local", None)  # as in a new process
+    with MemoryClient(path=tmp_path) as client:
+        store = client.get_memory_store("s")
+        assert loads == ["loaded", "loaded"]  # loaded by get_memory_store
+        store.add(SCOPE, text="the first add")
+        assert loads == ["loaded", "loaded"]  # not by the first add
+
+
 async def test_async_client_as_context_manager(tmp_path: Path) -> None:
     async with AsyncMemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
         store = await client.create_memory_store("agent_memory")
@@ -223,3 +293,96 @@ def test_a_record_of_another_schema_version_is_refused(tmp_path: Path, fake_embe
     with pytest.raises(StorageError, match="schema version 0"):
         MemoryClient(path=tmp_path, embedder=fake_embedder)
     MemoryClient(path=tmp_path / "fresh", embedder=fake_embedder).close()
+
+
+def index_rows_mentioning(path: Path, needle: str) -> int:
+    """Rows of the Chroma index's own database (any table) that contain ``needle``."""
+    found = 0
+    for database in path.glob("index-*/chroma.sqlite3"):
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                with contextlib.suppress(sqlite3.Error):  # virtual tables of modules this sqlite3 lacks
+                    found += sum(needle in repr(row) for row in conn.execute(f'SELECT * FROM "{table}"'))
+    return found
+
+
+def segment_folders(path: Path) -> int:
+    return sum(1 for p in path.glob("index-*/*") if p.is_dir())
+
+
+def test_a_store_deleted_while_the_index_is_closed_leaves_the_index(
+    tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memory_plugin import search as search_module
+
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        kept, secret = client.create_memory_store("kept"), client.create_memory_store("secret")
+        kept.add(SCOPE, text="a memory that stays")
+        secret.add(SCOPE, text="contact details", metadata={"email": "alice@example.com"})
+        client._engine.index.catch_up()  # both stores are in the index
+    assert index_rows_mentioning(tmp_path, "alice@example.com") > 0 and segment_folders(tmp_path) == 2
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        client.delete_memory_store("secret")  # the index is not open in this client yet
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        store = client.get_memory_store("kept")
+        assert [h.memory.text for h in store.search(SCOPE, "memory that stays")] == ["a memory that stays"]
+        client._engine.index.catch_up()
+    assert index_rows_mentioning(tmp_path, "alice@example.com") == 0
+    assert segment_folders(tmp_path) == 1  # the deleted store's HNSW folder is gone too
+
+
+def test_creating_and_deleting_stores_does_not_leak_index_files(
+    client: MemoryClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chroma keeps a deleted collection's HNSW folder and 4 open files until its client closes."""
+    from memory_plugin import search as search_module
+
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # every search goes through Chroma
+    kept = client.create_memory_store("kept")
+    kept.add(SCOPE, text="a memory that stays")
+    kept.search(SCOPE, "memory")
+
+    def open_index_files() -> int:
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}").startswith(str(client.path.resolve())) for fd in
+                   os.listdir("/proc/self/fd"))  # fmt: skip
+
+    files_before, folders_before = open_index_files(), segment_folders(client.path)
+    for cycle in range(30):
+        store = client.create_memory_store(f"cycle-{cycle}")
+        store.add(SCOPE, text=f"cycle {cycle} memory", metadata={"email": f"user{cycle}@example.com"})
+        assert store.search(SCOPE, "memory")[0].memory.text == f"cycle {cycle} memory"
+        client.delete_memory_store(f"cycle-{cycle}")
+    assert open_index_files() <= files_before + 4  # at most one cycle's worth, not 30
+    assert segment_folders(client.path) <= folders_before + 1
+    assert [h.memory.text for h in kept.search(SCOPE, "memory")] == ["a memory that stays"]
+
+
+class GatedExtractor(TurnExtractor):
+    """The default extractor, recording the messages it saw; its first call waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.busy, self.gate = threading.Event(), threading.Event()
+
+    def extract(self, request: ExtractionInput) -> Sequence[MemoryOperation]:
+        self.busy.set()
+        self.gate.wait(timeout=30)
+        self.seen.extend(m.content for m in request.messages)
+        return super().extract(request)
+
+
+def test_a_store_open_in_a_client_keeps_its_extractor(client: MemoryClient) -> None:
+    """Jobs queued through the first handle run with that handle's extractor, whoever opens the store again."""
+    mine = GatedExtractor()
+    first = client.create_memory_store("s", extractor=mine)  # type: ignore[arg-type]
+    first.add(SCOPE, messages=[turn("user", "queued first")], sync=False)
+    assert mine.busy.wait(timeout=30)  # the worker runs the first job; the second one waits in the queue
+    first.add(SCOPE, messages=[turn("user", "queued second")], sync=False)
+    second = client.get_memory_store("s")  # no extractor= : the store as it is open
+    mine.gate.set()
+    assert second.flush(timeout=30) is True
+    assert mine.seen == ["queued first", "queued second"]
+    with pytest.raises(InvalidArgumentError, match="extractor.*already open in this client with extractor Gated"):
+        client.get_memory_store("s", extractor=TurnExtractor())
+    assert client.get_memory_store("s", extractor=mine).name == "s"  # the same extractor again is fine

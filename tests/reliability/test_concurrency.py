@@ -5,10 +5,17 @@ one audit record per call."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
-from memory_plugin import AsyncMemoryClient, MemoryClient
-from tests.conftest import make_fake_embedder
+import pytest
+
+from memory_plugin import AsyncMemoryClient, ClientClosedError, MemoryClient
+from memory_plugin import search as search_module
+from memory_plugin.storage.vector_index import VectorIndex
+from tests.conftest import SCOPE, make_fake_embedder
 from tests.reliability.load import Ledger, audited_calls, check_ledger, run_tasks, run_threads
 
 
@@ -39,3 +46,101 @@ def test_hundred_asyncio_tasks_of_mixed_calls(tmp_path: Path) -> None:
         store = client.get_memory_store("load")
         assert audited_calls(store) == ledger.calls
         assert check_ledger(store, ledger) == 0
+
+
+def test_a_search_in_progress_does_not_hold_up_another_tenants_get(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search paused in the middle of its reads (as a slow one would be) must not stop another call: the
+    other tenant's get() completes while the search is still paused."""
+    inside, got = threading.Event(), threading.Event()
+    resumed_by_the_get: list[bool] = []
+    keyword_search = search_module._lexical
+
+    def paused_keyword_search(*args: Any, **kwargs: Any) -> Any:
+        inside.set()
+        resumed_by_the_get.append(got.wait(timeout=30))
+        return keyword_search(*args, **kwargs)
+
+    with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
+        store = client.create_memory_store("s")
+        mine, other = SCOPE, SCOPE.with_(tenant_id="other-tenant")
+        store.add(mine, text="the user drinks coffee")
+        memory_id = store.add(other, text="another tenant's memory").memories[0].id
+        monkeypatch.setattr(search_module, "_lexical", paused_keyword_search)
+        search = threading.Thread(target=store.search, args=(mine.with_(run_id="*"), "coffee"))
+        search.start()
+        assert inside.wait(timeout=30)
+        assert store.get(other, memory_id).text == "another tenant's memory"
+        got.set()
+        search.join(timeout=60)
+    assert resumed_by_the_get == [True]
+
+
+def test_each_read_block_sees_one_snapshot(tmp_path: Path) -> None:
+    with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
+        store = client.create_memory_store("s")
+        record = client._engine.record
+        store.add(SCOPE, text="first")
+        with record.reading() as conn:
+            before = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+            writer = threading.Thread(target=store.add, args=(SCOPE,), kwargs={"text": "second"})
+            writer.start()
+            writer.join(timeout=60)  # a write commits while this thread reads: it is not held up by the read
+            assert not writer.is_alive()
+            assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == before == 1
+        with record.reading() as conn:
+            assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 2
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """Files of ``folder`` this process has open (the folder lock, SQLite's files, Chroma's files)."""
+    paths = (os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd"))
+    return sorted(p for p in paths if p.startswith(str(folder.resolve())))
+
+
+def test_close_racing_live_searches_closes_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads search through the Chroma index while another thread closes the client; one search is paused
+    inside its index query when close() begins. Calls either finish or get ClientClosedError, and once close()
+    returns no file of the folder is open: nothing re-opened Chroma or the record behind its back."""
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # every search takes the index path
+    folder = tmp_path / "data"
+    client = MemoryClient(path=folder, embedder=make_fake_embedder())
+    store = client.create_memory_store("s")
+    store.add(SCOPE, messages=[{"role": "user", "content": f"note {i} about rivers"} for i in range(30)])
+    assert store.search(SCOPE, "rivers")  # Chroma is open
+    in_query, closed = threading.Event(), threading.Event()
+    index_query = VectorIndex.query
+
+    def paused_query(self: VectorIndex, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name == "paused":
+            in_query.set()
+            closed.wait(timeout=2)  # (close() waits for this call, so here it times out)
+        return index_query(self, *args, **kwargs)
+
+    monkeypatch.setattr(VectorIndex, "query", paused_query)
+    unexpected: list[BaseException] = []
+
+    def search_until_closed() -> None:
+        try:
+            while True:
+                store.search(SCOPE, "rivers")
+        except ClientClosedError:
+            return
+        except BaseException as e:
+            unexpected.append(e)
+
+    threads = [threading.Thread(target=search_until_closed) for _ in range(4)]
+    threads.append(threading.Thread(target=search_until_closed, name="paused"))
+    for thread in threads:
+        thread.start()
+    assert in_query.wait(timeout=30)
+    client.close()
+    closed.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert unexpected == []
+    assert open_files_under(folder) == []
+    with pytest.raises(ClientClosedError):
+        store.search(SCOPE, "rivers")

@@ -5,12 +5,16 @@ acknowledged is lost, nothing half-written is visible, the data folder does not 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from memory_plugin import Embedder, EmbeddingError, MemoryClient, MemoryStore, StorageError
+from memory_plugin import Embedder, EmbeddingError, MemoryClient, MemoryStore, StorageError, worker
+from memory_plugin.storage.vector_index import VectorIndex
 from tests.conftest import SCOPE, fake_vectors, make_fake_embedder, turn
 from tests.reliability.crash import crash_trial
 
@@ -130,3 +134,67 @@ def test_data_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> 
     (tmp_path / "odd" / "memory.db").mkdir(parents=True)  # the record's path is taken by a folder
     with pytest.raises(StorageError, match="cannot open the record"):
         MemoryClient(path=tmp_path / "odd", embedder=make_fake_embedder()).close()
+
+
+class FaultyIndex:
+    """The engine's vector index, whose catch-up raises a non-library error (as a broken Chroma collection did)
+    until ``healed``: a test double at the storage boundary; everything else goes to the real index."""
+
+    def __init__(self, index: VectorIndex, times: int) -> None:
+        self._index = index
+        self._faults_left = times
+        self.failed = threading.Event()
+
+    def catch_up(self) -> None:
+        if self._faults_left:
+            self._faults_left -= 1
+            self.failed.set()
+            raise RuntimeError("Error executing plan: collection is broken")
+        self._index.catch_up()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._index, name)
+
+
+def test_the_worker_outlives_a_fault_of_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "FAULT_DELAY_SECONDS", 0.05)
+    with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
+        store = client.create_memory_store("s")
+        faulty = FaultyIndex(client._engine.index, times=1)
+        monkeypatch.setattr(client._engine, "index", faulty)
+        store.add(SCOPE, text="a change for the index")  # the idle worker catches the index up: and meets the fault
+        assert faulty.failed.wait(timeout=30)
+        store.add(SCOPE, messages=[turn("user", "queued after the fault")], sync=False)
+        assert store.flush(timeout=30) is True
+        assert "queued after the fault" in [m.text for m in store.list(SCOPE).items]
+
+
+def test_a_fault_of_the_worker_is_shown_on_the_jobs_it_holds_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job queue (the record, at the worker's claim) fails with a non-library error until it is repaired:
+    meanwhile extraction_status() says why the jobs wait; then they finish."""
+    monkeypatch.setattr(worker, "FAULT_DELAY_SECONDS", 0.05)
+    monkeypatch.setattr(worker, "MAX_FAULT_DELAY_SECONDS", 0.2)
+    broken = threading.Event()
+    broken.set()
+    claim = worker.ExtractionWorker._claim
+
+    def faulty_claim(self: worker.ExtractionWorker) -> Any:
+        if broken.is_set():
+            raise RuntimeError("database disk image is malformed")
+        return claim(self)
+
+    monkeypatch.setattr(worker.ExtractionWorker, "_claim", faulty_claim)
+    with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
+        store = client.create_memory_store("s")
+        store.add(SCOPE, messages=[turn("user", "held up")], sync=False)
+        expected = "background worker: RuntimeError: database disk image is malformed"
+        deadline = time.monotonic() + 30
+        while [job.error for job in store.extraction_status()] != [expected] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [(job.state, job.error) for job in store.extraction_status()] == [("pending", expected)]
+        broken.clear()
+        assert store.flush(timeout=30) is True
+        assert store.extraction_status() == []
+        assert [m.text for m in store.list(SCOPE).items] == ["held up"]

@@ -5,8 +5,10 @@ and search answers every query string within the length limit."""
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memory_plugin import MemoryClient, MemoryPluginError, MemoryStore
+from memory_plugin.query_time import named_periods
+from memory_plugin.retrieval import query_terms
+from memory_plugin.search import MAX_QUERY_TERMS, search_terms
 from tests.conftest import SCOPE, make_fake_embedder
 
 INJECTIONS = ['{"$ne": ""}', "' OR 1=1 --", '"', "NEAR(", "*", "AND", "-x", "^", "a OR b", "x:y", "(", ")", "%", "_",
@@ -117,3 +122,14 @@ def test_search_answers_any_query_within_the_limit(store: MemoryStore, query: st
 def test_fts_and_sql_syntax_in_queries_is_plain_text(store: MemoryStore, query: str) -> None:
     store.search(SCOPE, query)
     assert {m.id for m in store.list(SCOPE.with_(tenant_id="*"), limit=100).items}  # the table is intact
+
+
+def test_a_long_query_is_cut_to_a_bounded_number_of_search_terms_and_periods(store: MemoryStore) -> None:
+    rng = random.Random(3)
+    cjk = "".join(chr(rng.randrange(0x4E00, 0x9FA5)) for _ in range(4000))  # about 4,000 distinct bigrams
+    assert len(query_terms(cjk)) > 3000
+    assert search_terms(cjk) == query_terms(cjk)[:MAX_QUERY_TERMS]  # the first ones, in the query's order
+    assert len(named_periods("2023 " * 800, datetime.now(timezone.utc))) == 1
+    store.add(SCOPE, text=cjk[:20])
+    assert cjk[:20] in [h.memory.text for h in store.search(SCOPE, cjk)]  # its terms come first: found by keyword
+    assert store.search(SCOPE.with_(run_id="*"), "2023 " * 800) is not None

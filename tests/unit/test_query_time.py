@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memory_plugin.query_time import PROXIMITY_DAYS, REACH_DAYS, Period, named_periods, proximity, reach
+from memory_plugin.query_time import MAX_PERIODS, PROXIMITY_DAYS, REACH_DAYS, Period, named_periods, proximity, reach
 
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # a Saturday
 
@@ -65,9 +65,21 @@ def test_words_and_numbers_that_are_not_dates_name_no_period(query: str) -> None
     assert named_periods(query, NOW) == []
 
 
+def test_a_period_named_many_times_is_one_period() -> None:
+    assert spans("2023 " * 800) == [("2023-01-01", "2023-12-31")]  # 4,000 characters: one period, not 800
+
+
+def test_a_query_names_at_most_a_few_periods_most_specific_first() -> None:
+    query = " ".join(str(year) for year in range(1990, 2030)) + " on 9 May, 2023 and yesterday"
+    assert len(spans(query)) == MAX_PERIODS == 4
+    assert spans(query)[:2] == [("2023-05-09", "2023-05-09"), ("1990-01-01", "1990-12-31")]
+
+
 @given(st.text(max_size=200))
 def test_any_text_parses_without_error(query: str) -> None:
-    for period in named_periods(query, NOW):
+    periods = named_periods(query, NOW)
+    assert len(periods) == len(set(periods)) <= MAX_PERIODS
+    for period in periods:
         assert period.start <= period.end
 
 

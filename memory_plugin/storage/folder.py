@@ -1,0 +1,61 @@
+"""A data folder as one engine owns it: the folder lock, the record and the vector index, opened and closed in
+the one order that is safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import StorageError
+from ..lifecycle import keep_forever
+from .lock import FolderLock
+from .record import Record
+from .vector_index import VectorIndex
+
+
+class DataFolder:
+    """Opens ``path`` for this process: takes the lock, opens the record, checks the vector index.
+
+    Raises:
+        StoreLockedError: another process (or client) holds the folder.
+        StorageError: the folder cannot be created or read.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create the data folder {path}: {e.strerror}") from e
+        self._lock = FolderLock(path)
+        self._lock.acquire()
+        try:
+            self.record = Record(path / "memory.db")
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
+            self.index = VectorIndex(path, self.record)
+            self.unclean_start = self.record.get_meta("owner_state") == "open"
+            self.index.check_on_open(clean=not self.unclean_start)
+            with self.record.transaction() as conn:
+                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('owner_state', 'open')")
+                conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
+        except BaseException:
+            self.record.close()
+            self._lock.release()
+            raise
+
+    def close(self) -> None:
+        """Close the index (recording its manifest), mark the folder cleanly closed, close the record, unlock."""
+        try:
+            self.index.close()
+            self.record.set_meta("owner_state", "closed")
+            self.record.close()
+        finally:
+            self._lock.release()
+
+    def abandon_after_fork(self) -> None:
+        """In a forked child: touch nothing the parent owns. The lock's descriptor is let go without unlocking,
+        and the inherited record connections and Chroma client are kept, never closed (see ``lifecycle``)."""
+        self._lock.forget_after_fork()
+        keep_forever(*self.record.abandon_after_fork(), *self.index.abandon_after_fork())
