@@ -527,12 +527,14 @@ class Engine:
                 audit.counts.update(counts)
                 audit.write(conn)
             self.record.checkpoint()  # the write-ahead log no longer holds the erased pages either
-            self.notify_jobs()  # the worker brings the vector index up to date
+            if counts["memories"]:  # Chroma keeps deleted vectors in its files: a fresh index holds none of them
+                self.index.request_rebuild("delete_all erased memories")
+            self.notify_jobs()
             return DeleteAllResult(**counts, request_id=audit.request_id)
 
-    def prune(self, store: StoreHandle) -> PruneResult:
+    def prune(self, store: StoreHandle, background: bool = False) -> PruneResult:
         """Delete audit records and history events older than the store's retention, and expired idempotency
-        keys, in short transactions."""
+        keys, in short transactions. A background prune is audited only when it removed something."""
         with self._audited(store, "PruneStore", None) as audit:
             info = self.store_info(store)
             totals = dict.fromkeys(PruneResult.model_fields, 0)
@@ -546,6 +548,7 @@ class Engine:
                 if not any(counts.values()):
                     break
             audit.counts.update(totals)
+            audit.written = background and not any(totals.values())  # nothing to say: no record
             return PruneResult(**totals)
 
     def requests(

@@ -11,13 +11,14 @@ index work (Chroma cannot start then) and faults are no longer reported on stder
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from typing import TYPE_CHECKING
 
-from .errors import MemoryPluginError
+from .errors import MemoryPluginError, MemoryStoreNotFoundError
 from .ingest import run_job
 from .lifecycle import shutting_down
 from .models import ExtractionJob
@@ -33,6 +34,8 @@ IDLE_WAIT_SECONDS = 0.5
 FAULT_DELAY_SECONDS = 0.5
 MAX_FAULT_DELAY_SECONDS = 10.0
 RAW_OUTPUT_CHARACTERS = 4000
+# Each open store is pruned of what its retention settings expire (and of old idempotency keys) this often.
+PRUNE_INTERVAL_SECONDS = 3600.0
 log = logging.getLogger("memory_plugin")
 
 
@@ -46,6 +49,7 @@ class ExtractionWorker:
         self._due: dict[int, float] = {}  # job seq -> time.monotonic() its retry is due
         self._faults = 0  # in a row
         self.error: str | None = None  # the worker's last fault, until a round of work succeeds
+        self._pruned: dict[int, float] = {}  # store id -> time.monotonic() of its last prune
 
     def ensure_started(self) -> None:
         if self._thread is None:
@@ -90,7 +94,19 @@ class ExtractionWorker:
             return True
         if not shutting_down() and self._engine.index.pending:
             self._engine.index.catch_up()
+        self._prune_when_due()
         return False
+
+    def _prune_when_due(self) -> None:
+        clock = time.monotonic()
+        for store_id in self._engine.open_store_ids():
+            if clock - self._pruned.get(store_id, -PRUNE_INTERVAL_SECONDS) < PRUNE_INTERVAL_SECONDS:
+                continue
+            self._pruned[store_id] = clock
+            store = self._engine.store_handle(store_id)
+            if store is not None:
+                with contextlib.suppress(MemoryStoreNotFoundError):  # deleted meanwhile: nothing left to prune
+                    self._engine.prune(store, background=True)
 
     def _fault(self, e: Exception) -> None:
         self._faults += 1

@@ -223,6 +223,11 @@ class VectorIndex:
                 )
         return self._collections[store_id]
 
+    def request_rebuild(self, reason: str) -> None:
+        """Rebuild the index from the record into a fresh folder when the worker is next idle (searches scan the
+        record meanwhile), e.g. so that erased memories leave no trace in Chroma's files."""
+        self._mark_for_rebuild(reason)
+
     def _mark_for_rebuild(self, reason: str) -> None:
         log.warning("memory_plugin: the vector index will be rebuilt from the record: %s", reason)
         self._needs_rebuild = True

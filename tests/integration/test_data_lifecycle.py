@@ -46,6 +46,7 @@ def test_delete_all_forgets_one_tenant_and_nothing_else(api: Any) -> None:
         api.history(SCOPE, updated.id)
     assert [m.id for m in api.list(EVERYONE).items] == [kept.id]
     [record] = api.requests(EVERYONE, operation="DeleteAll").items
+    assert api.flush(timeout=30)
     assert record.counts["memories"] == result.memories and record.scope == TENANT_WIDE
 
 
@@ -65,15 +66,23 @@ def test_delete_all_refuses_more_than_one_tenant(api: Any, tenant: Any) -> None:
     assert len(api.list(TENANT_WIDE).items) == 1
 
 
-def test_delete_all_leaves_nothing_in_the_record_file(tmp_path: Path, fake_embedder: Embedder) -> None:
-    secret = "zanzibar-quokka-7731 is my password"
+def test_delete_all_leaves_nothing_in_the_data_folder(
+    tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memory_plugin import search as search_module
+
+    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # the vector index holds the memory too
+    secret = "zanzibar-quokka-7731"
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         store = client.create_memory_store("s")
-        store.add(SCOPE, messages=[turn("user", secret)])
+        store.add(SCOPE, messages=[turn("user", f"{secret} is my password")], metadata={"email": f"{secret}@x.org"})
         store.add(OTHER_TENANT, text="someone else")
+        assert store.search(TENANT_WIDE, "password")
         store.delete_all(TENANT_WIDE)
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("memory.db*"))
-    assert b"zanzibar-quokka" not in raw  # overwritten, not left in free pages or the write-ahead log
+        client._engine.index.catch_up()
+        assert [h.memory.text for h in store.search(EVERYONE, "someone")] == ["someone else"]
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leftovers == []  # not in free pages, the write-ahead log or the vector index's files
 
 
 def test_idempotency_key_applies_a_retried_add_once(api: Any) -> None:
@@ -163,6 +172,23 @@ def test_retention_settings_and_prune(tmp_path: Path, fake_embedder: Embedder, m
             client.create_memory_store("t", audit_retention_days=-1)
         assert [s.name for s in client.list_memory_stores()] == ["s"]
         assert client.get_memory_store("s").info.history_retention_days == 10
+
+
+def test_the_worker_prunes_by_itself(tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    from memory_plugin import engine, worker
+
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        store = client.create_memory_store("s", audit_retention_days=1)
+        store.add(SCOPE, text="a fact")
+        monkeypatch.setattr(worker, "PRUNE_INTERVAL_SECONDS", 0.0)
+        monkeypatch.setattr(engine, "now", lambda: time.time() + 2 * forgetting.DAY_SECONDS)
+        deadline = time.monotonic() + 30
+        while not (pruned := store.requests(EVERYONE, operation="PruneStore").items):
+            assert time.monotonic() < deadline, "the worker never pruned"
+            client._engine.notify_jobs()
+            time.sleep(0.05)
+        assert pruned[-1].counts["requests"] >= 1  # the AddMemories record, and nothing audited empty-handed
+        assert all(r.counts["requests"] + r.counts["history"] + r.counts["idempotency_keys"] for r in pruned)
 
 
 def test_get_or_create_memory_store_is_rerunnable(client: MemoryClient) -> None:
