@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the fake embedder lives with the tests
 
 from memory_plugin import MemoryClient  # noqa: E402
-from memory_plugin import search as search_module  # noqa: E402
-from tests.conftest import SCOPE, make_fake_embedder  # noqa: E402
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder  # noqa: E402
+from tests.internals import catch_up_index, index_pending  # noqa: E402
 
 
 def open_files() -> int:
@@ -45,7 +45,10 @@ def resident_mb() -> int:
 
 
 def store_churn(cycles: int, every: int) -> None:
-    with tempfile.TemporaryDirectory() as folder, MemoryClient(path=folder, embedder=make_fake_embedder()) as c:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        MemoryClient(path=folder, embedder=make_fake_embedder(), settings=INDEX_PATH) as c,
+    ):
         kept = c.create_memory_store("kept")
         kept.add(SCOPE, text="a memory that stays")
         kept.search(SCOPE, "memory")
@@ -71,17 +74,17 @@ def store_churn(cycles: int, every: int) -> None:
 
 def trust_on_open(memories: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        client = MemoryClient(path=folder, embedder=make_fake_embedder())
+        client = MemoryClient(path=folder, embedder=make_fake_embedder(), settings=INDEX_PATH)
         store = client.create_memory_store("big")
         for start in range(0, memories, 100):
             turns = [{"role": "user", "content": f"note {i} about topic {i % 97}"} for i in range(start, start + 100)]
             store.add(SCOPE.with_(run_id=f"run-{start % 7}"), messages=turns)
-        client._engine.index.catch_up()
+        catch_up_index(client)
         began = time.perf_counter()
         client.close()
         closing = time.perf_counter() - began
         began = time.perf_counter()
-        client = MemoryClient(path=folder, embedder=make_fake_embedder())
+        client = MemoryClient(path=folder, embedder=make_fake_embedder(), settings=INDEX_PATH)
         opening = time.perf_counter() - began
         store = client.get_memory_store("big")
         searches = []
@@ -89,7 +92,7 @@ def trust_on_open(memories: int) -> None:
             began = time.perf_counter()
             store.search(SCOPE.with_(run_id="*"), "topic 17", top_k=10)
             searches.append(time.perf_counter() - began)
-        rebuilt = client._engine.index.pending
+        rebuilt = index_pending(client)
         client.close()
         print(f"{memories} memories indexed: close {closing:.3f} s (manifest recorded), open {opening:.3f} s "
               f"(files checked), first search through Chroma {searches[0]:.3f} s (opens it, first look), "
@@ -102,7 +105,6 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--memories", type=int, default=20000)
     args = parser.parse_args()
-    search_module.EXACT_SCAN_LIMIT = 0  # every search goes through Chroma
     store_churn(args.cycles, args.every)
     trust_on_open(args.memories)
 

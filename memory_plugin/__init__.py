@@ -49,6 +49,7 @@ from .models import (
     Usage,
 )
 from .scope import Scope
+from .settings import Settings
 
 __all__ = [
     "AddResult",
@@ -86,6 +87,7 @@ __all__ = [
     "PruneResult",
     "RequestRecord",
     "Scope",
+    "Settings",
     "SearchHit",
     "SearchResults",
     "StorageError",

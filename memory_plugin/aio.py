@@ -1,19 +1,21 @@
-"""The async API: :class:`AsyncMemoryClient` and :class:`AsyncMemoryStore`, the same methods awaited.
+"""The public async API: :class:`AsyncMemoryClient` and :class:`AsyncMemoryStore`, the same methods awaited.
 
-Storage and embedding are blocking work, so each call runs the sync method on a worker thread
-(``asyncio.to_thread``); the event loop is never blocked and the two APIs cannot drift apart.
+GENERATED from ``client.py`` by ``scripts/generate_async_client.py``: do not edit; change ``client.py`` and run
+the script. See ``client.py`` for each method's contract.
 """
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import os
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, Union
 
-from .client import MemoryClient, MemoryStore, ScopeLike, TimeLike
+from . import ops
+from .errors import MemoryStoreExistsError, MemoryStoreNotFoundError
 from .extraction import Extractor
 from .models import (
     AddResult,
@@ -29,20 +31,39 @@ from .models import (
     RequestRecord,
     SearchResults,
 )
+from .scope import Scope
+from .service import MemoryService
+from .settings import Settings
+from .transport import AsyncLocalTransport, AsyncTransport, resolve_home
+
+R = TypeVar("R")
+ScopeLike = Union[Scope, Mapping[str, Any], str]
+TimeLike = Union[datetime, str, int, float]
 
 
 class AsyncMemoryStore:
-    """Awaitable twin of :class:`MemoryStore`; see it for each method's contract."""
+    """A named memory store. Get one from :meth:`AsyncMemoryClient.create_memory_store` or
+    :meth:`AsyncMemoryClient.get_memory_store`; every method records an audit entry (see :meth:`requests`)."""
 
-    def __init__(self, store: MemoryStore) -> None:
-        self.sync = store
+    def __init__(self, transport: AsyncTransport, name: str) -> None:
+        self._transport = transport
+        self._name = name
 
     @property
     def name(self) -> str:
-        return self.sync.name
+        return self._name
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """How this store reaches its service (``transport.twin()`` reaches the same service the other way)."""
+        return self._transport
+
+    async def _call(self, op: type[ops.Operation[R]], **raw: Any) -> R:
+        return await self._transport.call(op, {"store": self._name, **raw})
 
     async def info(self) -> MemoryStoreInfo:
-        return await asyncio.to_thread(lambda: self.sync.info)
+        """Name, description, embedder name and dimension, creation time, retention settings."""
+        return await self._transport.call(ops.GetStore, {"name": self._name})
 
     async def add(
         self,
@@ -55,18 +76,38 @@ class AsyncMemoryStore:
         timestamp: TimeLike | None = None,
         idempotency_key: str | None = None,
     ) -> AddResult:
-        """See :meth:`MemoryStore.add`. Cancelling the ``await`` does not stop a write that has started on its
-        worker thread: retry with the same ``idempotency_key`` to be sure it is applied exactly once."""
-        return await asyncio.to_thread(
-            self.sync.add,
-            scope,
-            messages=messages,
-            text=text,
-            metadata=metadata,
-            sync=sync,
-            timestamp=timestamp,
+        """Remember a conversation (``messages=``) or a pre-digested ``text=``; exactly one of them.
+
+        Messages are ``{"role", "content"}`` dicts (optional ``name``, ``timestamp``, ``metadata``) or LangChain /
+        LlamaIndex message objects, roles user/assistant/system/tool; they are kept in order as short-term messages
+        of ``scope``, and long-term memories are extracted from them. ``sync=True`` extracts before returning;
+        ``sync=False`` returns once the messages are durably stored and extracts in the background
+        (:meth:`flush` waits). ``timestamp`` (default now) is when this happened.
+
+        The call is committed, all or nothing, in one transaction just before it returns. A call that was cut off
+        (a lost connection, a cancelled ``await`` of the async client, a timeout) may or may not have been
+        committed: retry it with the same ``idempotency_key`` and it is applied exactly once; the retry returns
+        the first call's result. Keys are kept per tenant for 7 days.
+
+        Args:
+            scope: a concrete scope (four ids, no ``"*"``).
+            metadata: flat scalars kept on every memory made from this call.
+            idempotency_key: 1-128 characters naming this request; the same key with other content is refused.
+
+        Returns:
+            :class:`AddResult` with the memories made, the message ids and whether extraction is pending.
+
+        Raises:
+            InvalidScopeError, InvalidArgumentError: bad input; nothing is written.
+            EmbeddingError, ExtractionError: the embedder or extractor failed; nothing is written.
+
+        Example:
+            >>> store.add(scope, messages=[{"role": "user", "content": "I like coffee"}])  # doctest: +SKIP
+        """
+        return await self._call(
+            ops.Add, scope=scope, messages=messages, text=text, metadata=metadata, sync=sync, timestamp=timestamp,
             idempotency_key=idempotency_key,
-        )
+        )  # fmt: skip
 
     async def search(
         self,
@@ -80,17 +121,23 @@ class AsyncMemoryStore:
         start_time: TimeLike | None = None,
         end_time: TimeLike | None = None,
     ) -> SearchResults:
-        return await asyncio.to_thread(
-            self.sync.search,
-            scope,
-            query,
-            top_k=top_k,
-            rerank=rerank,
-            memory_types=memory_types,
-            filters=filters,
-            start_time=start_time,
-            end_time=end_time,
-        )
+        """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
+
+        Hybrid: semantic kNN and BM25, both restricted to the scope and filters, fused; ``rerank`` re-scores the
+        best candidates. Returns :class:`SearchResults` (a list of :class:`SearchHit`, best first, scores in
+        ``[0, 1]`` as documented in :mod:`memory_plugin.retrieval`) with ``request_id`` and ``usage``.
+
+        Args:
+            top_k: 1-50. memory_types: a type or list of types. filters: ``{key: value or [values]}`` on metadata.
+            start_time / end_time: bounds on each memory's ``event_time`` (inclusive).
+
+        Example:
+            >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
+        """
+        return await self._call(
+            ops.Search, scope=scope, query=query, top_k=top_k, rerank=rerank, memory_types=memory_types,
+            filters=filters, start_time=start_time, end_time=end_time,
+        )  # fmt: skip
 
     async def list(
         self,
@@ -103,68 +150,141 @@ class AsyncMemoryStore:
         start_time: TimeLike | None = None,
         end_time: TimeLike | None = None,
     ) -> Page[Memory]:
-        return await asyncio.to_thread(
-            self.sync.list,
-            scope,
-            limit=limit,
-            cursor=cursor,
-            memory_types=memory_types,
-            filters=filters,
-            start_time=start_time,
-            end_time=end_time,
-        )
+        """Memories in ``scope``, oldest first, ``limit`` (1-100) per page; pass ``next_cursor`` for the next page.
+        Pages never repeat or skip a memory."""
+        return await self._call(
+            ops.ListMemories, scope=scope, limit=limit, cursor=cursor, memory_types=memory_types, filters=filters,
+            start_time=start_time, end_time=end_time,
+        )  # fmt: skip
 
     async def get(self, scope: ScopeLike, memory_id: str) -> Memory:
-        return await asyncio.to_thread(self.sync.get, scope, memory_id)
+        """One memory by id. Raises :class:`MemoryNotFoundError` if it is not in this concrete ``scope``."""
+        return await self._call(ops.GetMemory, scope=scope, memory_id=memory_id)
 
     async def update(
         self, scope: ScopeLike, memory_id: str, *, text: str | None = None, metadata: Metadata | None = None
     ) -> Memory:
-        return await asyncio.to_thread(self.sync.update, scope, memory_id, text=text, metadata=metadata)
+        """Change a memory's text (re-embedded) and/or replace its metadata; the id stays. History records it."""
+        return await self._call(ops.UpdateMemory, scope=scope, memory_id=memory_id, text=text, metadata=metadata)
 
     async def delete(self, scope: ScopeLike, memory_id: str) -> None:
-        await asyncio.to_thread(self.sync.delete, scope, memory_id)
+        """Delete one memory of this concrete ``scope``; its history stays readable."""
+        await self._call(ops.DeleteMemory, scope=scope, memory_id=memory_id)
 
     async def history(self, scope: ScopeLike, memory_id: str) -> builtins.list[HistoryEvent]:
-        return await asyncio.to_thread(self.sync.history, scope, memory_id)
+        """What happened to one memory (created / updated / deleted with old and new values), oldest first."""
+        return await self._call(ops.GetHistory, scope=scope, memory_id=memory_id)
 
     async def messages(self, scope: ScopeLike, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
-        return await asyncio.to_thread(self.sync.messages, scope, limit=limit, cursor=cursor)
+        """Short-term memory: the raw messages of one concrete ``scope``, oldest first."""
+        return await self._call(ops.ListMessages, scope=scope, limit=limit, cursor=cursor)
 
     async def clear_messages(self, scope: ScopeLike) -> int:
-        return await asyncio.to_thread(self.sync.clear_messages, scope)
+        """Delete the short-term messages of one concrete ``scope`` (e.g. when a chat history is cleared).
+
+        Long-term memories already made from them stay (their ``source_message_ids`` then point at deleted
+        messages); background extraction that has not started for them makes nothing. Returns the number deleted.
+        """
+        return await self._call(ops.DeleteMessages, scope=scope)
 
     async def delete_all(self, scope: ScopeLike) -> DeleteAllResult:
-        return await asyncio.to_thread(self.sync.delete_all, scope)
+        """Forget everything of one tenant: its memories, their history, its raw messages and pending extraction
+        jobs (and their entries in the vector index), in one transaction, e.g. to honour a user's request to be
+        forgotten. ``scope`` names one concrete tenant; ``agent_id`` and ``run_id`` may be ``"*"`` or id lists to
+        erase less. Deleted content is overwritten in the record file. The audit keeps one ``DeleteAll`` record
+        with the counts (the audit holds ids and counts, never content).
+
+        Example:
+            >>> store.delete_all(Scope("app-001", "user-001", "*", "*"))  # doctest: +SKIP
+            DeleteAllResult(memories=12, history=14, messages=30, jobs=0, request_id='req_...')
+        """
+        return await self._call(ops.DeleteAll, scope=scope)
 
     async def prune(self) -> PruneResult:
-        return await asyncio.to_thread(self.sync.prune)
+        """Delete what is older than the store's retention settings (``audit_retention_days``,
+        ``history_retention_days``, see :meth:`AsyncMemoryClient.update_memory_store`) and idempotency keys older than
+        7 days. The background worker also prunes about once an hour; call this to prune now."""
+        return await self._call(ops.PruneStore)
 
     async def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
     ) -> Page[RequestRecord]:
-        return await asyncio.to_thread(self.sync.requests, scope, operation=operation, limit=limit, cursor=cursor)
+        """The audit: one record per call on this store, newest first, for a read ``scope`` and optional
+        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...).
+
+        Each background extraction is recorded as ``ExtractMemories`` under the request id of the ``AddMemories``
+        call that queued it (with its token usage when the LLM reports it). Store-level calls that have no scope
+        (``Flush``, ``ListExtractionJobs``, ``RetryExtraction``) appear in every listing."""
+        return await self._call(ops.ListRequests, scope=scope, operation=operation, limit=limit, cursor=cursor)
 
     async def flush(self, timeout: float | None = None) -> bool:
-        return await asyncio.to_thread(self.sync.flush, timeout)
+        """Wait for this store's background extraction; returns False if ``timeout`` seconds passed first."""
+        return await self._call(ops.Flush, timeout=timeout)
 
     async def extraction_status(self) -> builtins.list[ExtractionJob]:
-        return await asyncio.to_thread(self.sync.extraction_status)
+        """Background extraction jobs not finished yet, oldest first: ``pending``, ``running``, or ``failed``
+        (after its retries, with ``error`` and the LLM's ``raw_output``). Their raw messages are stored either way.
+
+        Example:
+            >>> failed = [job for job in store.extraction_status() if job.state == "failed"]
+        """
+        return await self._call(ops.ListExtractionJobs)
 
     async def retry_failed(self) -> int:
-        return await asyncio.to_thread(self.sync.retry_failed)
+        """Queue failed extraction jobs again (e.g. after fixing the LLM's configuration); returns how many.
+        ``flush()`` waits for them."""
+        return await self._call(ops.RetryExtraction)
+
+    def __eq__(self, other: object) -> bool:
+        """Two store objects are equal when they reach the same store of the same deployment."""
+        if not isinstance(other, AsyncMemoryStore):
+            return NotImplemented
+        return (other.transport.location, other.name) == (self._transport.location, self._name)
+
+    def __hash__(self) -> int:
+        return hash((self._transport.location, self._name))
 
     def __repr__(self) -> str:
         return f"AsyncMemoryStore(name={self.name!r})"
 
 
 class AsyncMemoryClient:
-    """Awaitable twin of :class:`MemoryClient`; use as ``async with AsyncMemoryClient(path=...) as client``."""
+    """Memory stores in one data folder, embedded in this process.
+
+    Args:
+        path: the data folder (default ``$MEMORY_PLUGIN_HOME`` or ``./.memory_plugin``). One process owns it.
+        embedder: default embedder for stores (``None``: local all-MiniLM-L6-v2; or a LangChain ``Embeddings``,
+            LlamaIndex ``BaseEmbedding``, Chroma ``EmbeddingFunction``, callable, or :class:`Embedder`).
+        extractor: default :class:`Extractor` (``None``: one memory per user/assistant turn, no LLM).
+
+    Raises:
+        StoreLockedError: another process (or client) holds the folder.
+
+    Example:
+        >>> with AsyncMemoryClient(path="./agent-memory") as client:  # doctest: +SKIP
+        ...     store = client.create_memory_store("agent_memory", description="Agent long-term memory")
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, embedder: object = None, extractor: Extractor | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: object = None,
+        extractor: Extractor | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self.sync = MemoryClient(path, embedder=embedder, extractor=extractor)
+        self._transport: AsyncTransport = AsyncLocalTransport(
+            MemoryService.embedded(resolve_home(path), settings, embedder, extractor)
+        )
+
+    @property
+    def path(self) -> Path:
+        """Where this client's memory lives: its data folder."""
+        return Path(self._transport.location)
+
+    @property
+    def transport(self) -> AsyncTransport:
+        return self._transport
 
     async def create_memory_store(
         self,
@@ -176,42 +296,63 @@ class AsyncMemoryClient:
         audit_retention_days: int | None = None,
         history_retention_days: int | None = None,
     ) -> AsyncMemoryStore:
-        store = await asyncio.to_thread(
-            self.sync.create_memory_store,
-            name,
-            description,
-            embedder=embedder,
-            extractor=extractor,
-            audit_retention_days=audit_retention_days,
-            history_retention_days=history_retention_days,
-        )
-        return AsyncMemoryStore(store)
+        """Create a store (``MemoryStoreExistsError`` if the name is taken). It records its embedder's name and
+        dimension and refuses another embedder later (``EmbeddingMismatchError``). Audit records and history
+        events are kept forever unless ``audit_retention_days`` / ``history_retention_days`` say otherwise."""
+        raw = {
+            "name": name,
+            "description": description,
+            "audit_retention_days": audit_retention_days,
+            "history_retention_days": history_retention_days,
+        }
+        info = await self._transport.create_store(raw, embedder, extractor)
+        return AsyncMemoryStore(self._transport, info.name)
 
     async def get_memory_store(
         self, name: str, *, embedder: object = None, extractor: Extractor | None = None
     ) -> AsyncMemoryStore:
-        store = await asyncio.to_thread(self.sync.get_memory_store, name, embedder=embedder, extractor=extractor)
-        return AsyncMemoryStore(store)
+        """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work.
+        A store already open in this client keeps its extractor: without ``extractor=`` you get it as it is, and a
+        different ``extractor=`` is refused (``InvalidArgumentError``) rather than swapped in under queued jobs."""
+        info = await self._transport.open_store(name, embedder, extractor)
+        return AsyncMemoryStore(self._transport, info.name)
 
     async def get_or_create_memory_store(
         self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
     ) -> AsyncMemoryStore:
-        store = await asyncio.to_thread(
-            self.sync.get_or_create_memory_store, name, description, embedder=embedder, extractor=extractor
-        )
-        return AsyncMemoryStore(store)
+        """Open the store ``name``, creating it first if it does not exist (re-runnable set-up code)."""
+        try:
+            return await self.get_memory_store(name, embedder=embedder, extractor=extractor)
+        except MemoryStoreNotFoundError:
+            try:
+                return await self.create_memory_store(name, description, embedder=embedder, extractor=extractor)
+            except MemoryStoreExistsError:  # created meanwhile by another thread
+                return await self.get_memory_store(name, embedder=embedder, extractor=extractor)
 
     async def update_memory_store(self, name: str, **changes: Any) -> MemoryStoreInfo:
-        return await asyncio.to_thread(self.sync.update_memory_store, name, **changes)
+        """Change a store's ``description``, ``audit_retention_days`` or ``history_retention_days`` (whole days,
+        ``None`` to keep forever); settings not named stay as they are. Returns the store's new info.
+
+        Example:
+            >>> client.update_memory_store("agent_memory", audit_retention_days=90)  # doctest: +SKIP
+        """
+        return await self._transport.call(ops.UpdateStore, {"name": name, "changes": changes})
 
     async def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
-        return await asyncio.to_thread(self.sync.list_memory_stores)
+        """Every store of this client's deployment, by name."""
+        return await self._transport.call(ops.ListStores, {})
 
     async def delete_memory_store(self, name: str) -> None:
-        await asyncio.to_thread(self.sync.delete_memory_store, name)
+        """Delete a store with all its memories, messages, history and audit."""
+        await self._transport.call(ops.DeleteStore, {"name": name})
 
     async def close(self) -> None:
-        await asyncio.to_thread(self.sync.close)
+        """Finish cleanly and release the data folder. Pending background jobs stay stored and resume later.
+
+        New calls are refused from here on (``ClientClosedError``); calls in flight on other threads are waited for
+        (30 s at most). A process forked while a client is open cannot use it: open a new client in the child once
+        the parent has closed its own."""
+        await self._transport.close()
 
     async def __aenter__(self) -> AsyncMemoryClient:
         return self

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .client import MemoryClient, MemoryStore, resolve_home
+from .client import MemoryClient, MemoryStore
 from .errors import InvalidArgumentError, MemoryPluginError, MemoryStoreExistsError, MemoryStoreNotFoundError
 from .scope import SEGMENTS, Scope
+from .transport import resolve_home
 
 RECORD_FILE = "memory.db"
 Rows = tuple[list[dict[str, Any]], str | None]

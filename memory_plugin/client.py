@@ -1,4 +1,9 @@
-"""The public sync API: :class:`MemoryClient` and :class:`MemoryStore`. Each method is one call into the engine."""
+"""The public sync API: :class:`MemoryClient` and :class:`MemoryStore`, thin shells over a transport.
+
+Each method sends one operation (:mod:`memory_plugin.ops`) through the client's transport and returns its result;
+the service behind it holds every rule. This file is also the source of the async API: ``aio.py`` is generated
+from it (``python scripts/generate_async_client.py``), so a signature is written once.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
-from .engine import Engine
-from .errors import InvalidArgumentError, MemoryStoreExistsError, MemoryStoreNotFoundError
+from . import ops
+from .errors import MemoryStoreExistsError, MemoryStoreNotFoundError
 from .extraction import Extractor
-from .ingest import StoreHandle
 from .models import (
     AddResult,
     DeleteAllResult,
@@ -29,36 +33,38 @@ from .models import (
     SearchResults,
 )
 from .scope import Scope
+from .service import MemoryService
+from .settings import Settings
+from .transport import LocalTransport, Transport, resolve_home
 
-UPDATABLE_STORE_SETTINGS = frozenset({"description", "audit_retention_days", "history_retention_days"})
+R = TypeVar("R")
 ScopeLike = Union[Scope, Mapping[str, Any], str]
 TimeLike = Union[datetime, str, int, float]
-DEFAULT_HOME = ".memory_plugin"
-
-
-def resolve_home(path: str | os.PathLike[str] | None) -> Path:
-    """The data folder: ``path``, else ``$MEMORY_PLUGIN_HOME``, else ``./.memory_plugin``."""
-    if path is not None:
-        return Path(path)
-    return Path(os.environ.get("MEMORY_PLUGIN_HOME") or DEFAULT_HOME)
 
 
 class MemoryStore:
     """A named memory store. Get one from :meth:`MemoryClient.create_memory_store` or
     :meth:`MemoryClient.get_memory_store`; every method records an audit entry (see :meth:`requests`)."""
 
-    def __init__(self, engine: Engine, handle: StoreHandle) -> None:
-        self._engine = engine
-        self._handle = handle
+    def __init__(self, transport: Transport, name: str) -> None:
+        self._transport = transport
+        self._name = name
 
     @property
     def name(self) -> str:
-        return self._handle.name
+        return self._name
 
     @property
+    def transport(self) -> Transport:
+        """How this store reaches its service (``transport.twin()`` reaches the same service the other way)."""
+        return self._transport
+
+    def _call(self, op: type[ops.Operation[R]], **raw: Any) -> R:
+        return self._transport.call(op, {"store": self._name, **raw})
+
     def info(self) -> MemoryStoreInfo:
-        """Name, description, embedder name and dimension, creation time."""
-        return self._engine.store_info(self._handle)
+        """Name, description, embedder name and dimension, creation time, retention settings."""
+        return self._transport.call(ops.GetStore, {"name": self._name})
 
     def add(
         self,
@@ -99,7 +105,10 @@ class MemoryStore:
         Example:
             >>> store.add(scope, messages=[{"role": "user", "content": "I like coffee"}])  # doctest: +SKIP
         """
-        return self._engine.add(self._handle, scope, messages, text, metadata, sync, timestamp, idempotency_key)
+        return self._call(
+            ops.Add, scope=scope, messages=messages, text=text, metadata=metadata, sync=sync, timestamp=timestamp,
+            idempotency_key=idempotency_key,
+        )  # fmt: skip
 
     def search(
         self,
@@ -126,9 +135,10 @@ class MemoryStore:
         Example:
             >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
         """
-        return self._engine.search(
-            self._handle, scope, query, top_k, rerank, memory_types, filters, start_time, end_time
-        )
+        return self._call(
+            ops.Search, scope=scope, query=query, top_k=top_k, rerank=rerank, memory_types=memory_types,
+            filters=filters, start_time=start_time, end_time=end_time,
+        )  # fmt: skip
 
     def list(
         self,
@@ -143,31 +153,32 @@ class MemoryStore:
     ) -> Page[Memory]:
         """Memories in ``scope``, oldest first, ``limit`` (1-100) per page; pass ``next_cursor`` for the next page.
         Pages never repeat or skip a memory."""
-        return self._engine.list_memories(
-            self._handle, scope, limit, cursor, memory_types, filters, start_time, end_time
-        )
+        return self._call(
+            ops.ListMemories, scope=scope, limit=limit, cursor=cursor, memory_types=memory_types, filters=filters,
+            start_time=start_time, end_time=end_time,
+        )  # fmt: skip
 
     def get(self, scope: ScopeLike, memory_id: str) -> Memory:
         """One memory by id. Raises :class:`MemoryNotFoundError` if it is not in this concrete ``scope``."""
-        return self._engine.get(self._handle, scope, memory_id)
+        return self._call(ops.GetMemory, scope=scope, memory_id=memory_id)
 
     def update(
         self, scope: ScopeLike, memory_id: str, *, text: str | None = None, metadata: Metadata | None = None
     ) -> Memory:
         """Change a memory's text (re-embedded) and/or replace its metadata; the id stays. History records it."""
-        return self._engine.update(self._handle, scope, memory_id, text, metadata)
+        return self._call(ops.UpdateMemory, scope=scope, memory_id=memory_id, text=text, metadata=metadata)
 
     def delete(self, scope: ScopeLike, memory_id: str) -> None:
         """Delete one memory of this concrete ``scope``; its history stays readable."""
-        self._engine.delete(self._handle, scope, memory_id)
+        self._call(ops.DeleteMemory, scope=scope, memory_id=memory_id)
 
     def history(self, scope: ScopeLike, memory_id: str) -> builtins.list[HistoryEvent]:
         """What happened to one memory (created / updated / deleted with old and new values), oldest first."""
-        return self._engine.history(self._handle, scope, memory_id)
+        return self._call(ops.GetHistory, scope=scope, memory_id=memory_id)
 
     def messages(self, scope: ScopeLike, *, limit: int = 100, cursor: str | None = None) -> Page[Message]:
         """Short-term memory: the raw messages of one concrete ``scope``, oldest first."""
-        return self._engine.messages(self._handle, scope, limit, cursor)
+        return self._call(ops.ListMessages, scope=scope, limit=limit, cursor=cursor)
 
     def clear_messages(self, scope: ScopeLike) -> int:
         """Delete the short-term messages of one concrete ``scope`` (e.g. when a chat history is cleared).
@@ -175,7 +186,7 @@ class MemoryStore:
         Long-term memories already made from them stay (their ``source_message_ids`` then point at deleted
         messages); background extraction that has not started for them makes nothing. Returns the number deleted.
         """
-        return self._engine.clear_messages(self._handle, scope)
+        return self._call(ops.DeleteMessages, scope=scope)
 
     def delete_all(self, scope: ScopeLike) -> DeleteAllResult:
         """Forget everything of one tenant: its memories, their history, its raw messages and pending extraction
@@ -188,13 +199,13 @@ class MemoryStore:
             >>> store.delete_all(Scope("app-001", "user-001", "*", "*"))  # doctest: +SKIP
             DeleteAllResult(memories=12, history=14, messages=30, jobs=0, request_id='req_...')
         """
-        return self._engine.delete_all(self._handle, scope)
+        return self._call(ops.DeleteAll, scope=scope)
 
     def prune(self) -> PruneResult:
         """Delete what is older than the store's retention settings (``audit_retention_days``,
         ``history_retention_days``, see :meth:`MemoryClient.update_memory_store`) and idempotency keys older than
         7 days. The background worker also prunes about once an hour; call this to prune now."""
-        return self._engine.prune(self._handle)
+        return self._call(ops.PruneStore)
 
     def requests(
         self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
@@ -205,11 +216,11 @@ class MemoryStore:
         Each background extraction is recorded as ``ExtractMemories`` under the request id of the ``AddMemories``
         call that queued it (with its token usage when the LLM reports it). Store-level calls that have no scope
         (``Flush``, ``ListExtractionJobs``, ``RetryExtraction``) appear in every listing."""
-        return self._engine.requests(self._handle, scope, operation, limit, cursor)
+        return self._call(ops.ListRequests, scope=scope, operation=operation, limit=limit, cursor=cursor)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this store's background extraction; returns False if ``timeout`` seconds passed first."""
-        return self._engine.flush(self._handle, timeout)
+        return self._call(ops.Flush, timeout=timeout)
 
     def extraction_status(self) -> builtins.list[ExtractionJob]:
         """Background extraction jobs not finished yet, oldest first: ``pending``, ``running``, or ``failed``
@@ -218,12 +229,21 @@ class MemoryStore:
         Example:
             >>> failed = [job for job in store.extraction_status() if job.state == "failed"]
         """
-        return self._engine.extraction_status(self._handle)
+        return self._call(ops.ListExtractionJobs)
 
     def retry_failed(self) -> int:
         """Queue failed extraction jobs again (e.g. after fixing the LLM's configuration); returns how many.
         ``flush()`` waits for them."""
-        return self._engine.retry_failed(self._handle)
+        return self._call(ops.RetryExtraction)
+
+    def __eq__(self, other: object) -> bool:
+        """Two store objects are equal when they reach the same store of the same deployment."""
+        if not isinstance(other, MemoryStore):
+            return NotImplemented
+        return (other.transport.location, other.name) == (self._transport.location, self._name)
+
+    def __hash__(self) -> int:
+        return hash((self._transport.location, self._name))
 
     def __repr__(self) -> str:
         return f"MemoryStore(name={self.name!r})"
@@ -247,13 +267,25 @@ class MemoryClient:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, embedder: object = None, extractor: Extractor | None = None
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        embedder: object = None,
+        extractor: Extractor | None = None,
+        settings: Settings | None = None,
     ) -> None:
-        self._engine = Engine(resolve_home(path), embedder, extractor)
+        self._transport: Transport = LocalTransport(
+            MemoryService.embedded(resolve_home(path), settings, embedder, extractor)
+        )
 
     @property
     def path(self) -> Path:
-        return self._engine.path
+        """Where this client's memory lives: its data folder."""
+        return Path(self._transport.location)
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
 
     def create_memory_store(
         self,
@@ -268,10 +300,14 @@ class MemoryClient:
         """Create a store (``MemoryStoreExistsError`` if the name is taken). It records its embedder's name and
         dimension and refuses another embedder later (``EmbeddingMismatchError``). Audit records and history
         events are kept forever unless ``audit_retention_days`` / ``history_retention_days`` say otherwise."""
-        handle = self._engine.create_store(
-            name, description, embedder, extractor, audit_retention_days, history_retention_days
-        )
-        return MemoryStore(self._engine, handle)
+        raw = {
+            "name": name,
+            "description": description,
+            "audit_retention_days": audit_retention_days,
+            "history_retention_days": history_retention_days,
+        }
+        info = self._transport.create_store(raw, embedder, extractor)
+        return MemoryStore(self._transport, info.name)
 
     def get_memory_store(
         self, name: str, *, embedder: object = None, extractor: Extractor | None = None
@@ -279,7 +315,8 @@ class MemoryClient:
         """Open an existing store (``MemoryStoreNotFoundError`` if absent); resumes its pending background work.
         A store already open in this client keeps its extractor: without ``extractor=`` you get it as it is, and a
         different ``extractor=`` is refused (``InvalidArgumentError``) rather than swapped in under queued jobs."""
-        return MemoryStore(self._engine, self._engine.open_store(name, embedder, extractor))
+        info = self._transport.open_store(name, embedder, extractor)
+        return MemoryStore(self._transport, info.name)
 
     def get_or_create_memory_store(
         self, name: str, description: str = "", *, embedder: object = None, extractor: Extractor | None = None
@@ -300,18 +337,15 @@ class MemoryClient:
         Example:
             >>> client.update_memory_store("agent_memory", audit_retention_days=90)  # doctest: +SKIP
         """
-        unknown = sorted(set(changes) - UPDATABLE_STORE_SETTINGS)
-        if unknown:
-            allowed = sorted(UPDATABLE_STORE_SETTINGS)
-            raise InvalidArgumentError(unknown[0], f"is not a store setting; allowed: {allowed}")
-        return self._engine.update_store(name, changes)
+        return self._transport.call(ops.UpdateStore, {"name": name, "changes": changes})
 
     def list_memory_stores(self) -> builtins.list[MemoryStoreInfo]:
-        return self._engine.list_stores()
+        """Every store of this client's deployment, by name."""
+        return self._transport.call(ops.ListStores, {})
 
     def delete_memory_store(self, name: str) -> None:
         """Delete a store with all its memories, messages, history and audit."""
-        self._engine.delete_store(name)
+        self._transport.call(ops.DeleteStore, {"name": name})
 
     def close(self) -> None:
         """Finish cleanly and release the data folder. Pending background jobs stay stored and resume later.
@@ -319,7 +353,7 @@ class MemoryClient:
         New calls are refused from here on (``ClientClosedError``); calls in flight on other threads are waited for
         (30 s at most). A process forked while a client is open cannot use it: open a new client in the child once
         the parent has closed its own."""
-        self._engine.close()
+        self._transport.close()
 
     def __enter__(self) -> MemoryClient:
         return self

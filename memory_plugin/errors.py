@@ -7,6 +7,8 @@ naturally catch (``ValueError`` for bad input, ``LookupError`` for things that a
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class MemoryPluginError(Exception):
     """Root of every error this library raises on purpose."""
@@ -71,3 +73,52 @@ class StorageError(MemoryPluginError, OSError):
 
 class ClientClosedError(MemoryPluginError, RuntimeError):
     """The client was closed; open a new one."""
+
+
+class RequestRefusedError(MemoryPluginError):
+    """Root of the errors a memory server answers with before it runs an operation (authentication, authorisation,
+    abuse limits); ``http_status`` is its HTTP status. No message ever holds a secret."""
+
+    http_status: ClassVar[int] = 500
+
+
+class AuthenticationError(RequestRefusedError, PermissionError):
+    """The request does not prove who sent it: no or a malformed ``Authorization`` header, an unknown or revoked
+    access key, a wrong secret or signature, a date too far from the server's clock, or a replayed signature."""
+
+    http_status: ClassVar[int] = 401
+
+
+class ForbiddenError(RequestRefusedError, PermissionError):
+    """The access key is valid but may not do this: another app, a tenant outside the key, a write with a
+    read-only key, or store / key administration without an admin key."""
+
+    http_status: ClassVar[int] = 403
+
+
+class RequestTooLargeError(RequestRefusedError, ValueError):
+    """The request body is larger than the server accepts."""
+
+    http_status: ClassVar[int] = 413
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"request body of {size} bytes is over the limit of {limit} bytes")
+
+
+class RateLimitedError(RequestRefusedError, RuntimeError):
+    """The access key sent more requests than its rate allows; ``retry_after`` is how many seconds to wait."""
+
+    http_status: ClassVar[int] = 429
+
+    def __init__(self, key_id: str, retry_after: int) -> None:
+        self.key_id = key_id
+        self.retry_after = retry_after
+        super().__init__(f"access key {key_id} is over its request rate; retry after {retry_after} s")
+
+
+class KeyNotFoundError(RequestRefusedError, LookupError):
+    """No access key with that id exists."""
+
+    http_status: ClassVar[int] = 404

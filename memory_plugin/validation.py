@@ -72,10 +72,10 @@ class MessageInput:
     metadata: Metadata = field(default_factory=dict)
 
 
-def check_store_name(name: object) -> str:
+def check_store_name(name: object, field_name: str = "name") -> str:
     if not isinstance(name, str) or not _STORE_NAME.fullmatch(name):
         raise InvalidArgumentError(
-            "name",
+            field_name,
             f"must be 1-64 characters of letters, digits, '_.-', starting with a letter or digit; got {name!r:.80}",
         )
     return name

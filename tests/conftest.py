@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from memory_plugin import AsyncMemoryClient, Embedder, MemoryClient, Scope
+from memory_plugin import AsyncMemoryClient, Embedder, MemoryClient, Scope, Settings
 from memory_plugin.retrieval import stem, terms
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -57,9 +57,35 @@ def scope() -> Scope:
     return SCOPE
 
 
+# The vector path a search takes: "exact" scans the record, "index" always asks the vector index.
+INDEX_PATH = Settings(exact_scan_limit=0)
+
+
 @pytest.fixture
-def client(tmp_path: Path, fake_embedder: Embedder) -> Iterator[MemoryClient]:
-    with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+def settings() -> Settings:
+    """The engine settings of the clients the fixtures open (a test module may override this fixture)."""
+    return Settings()
+
+
+@pytest.fixture(params=["embedded"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Where the memory lives: ``embedded`` (a data folder in this process)."""
+    return str(request.param)
+
+
+def open_client(backend: str, path: Path, embedder: Embedder, settings: Settings) -> MemoryClient:
+    assert backend == "embedded"
+    return MemoryClient(path=path, embedder=embedder, settings=settings)
+
+
+def open_async_client(backend: str, path: Path, embedder: Embedder, settings: Settings) -> AsyncMemoryClient:
+    assert backend == "embedded"
+    return AsyncMemoryClient(path=path, embedder=embedder, settings=settings)
+
+
+@pytest.fixture
+def client(tmp_path: Path, fake_embedder: Embedder, settings: Settings, backend: str) -> Iterator[MemoryClient]:
+    with open_client(backend, tmp_path / "data", fake_embedder, settings) as c:
         yield c
 
 
@@ -97,14 +123,16 @@ def event_loop_thread() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture(params=["sync", "async"])
-def api(request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: Embedder) -> Iterator[Any]:
-    """A memory store named ``conformance`` through the sync API or the async API (same contract)."""
+def api(
+    request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: Embedder, settings: Settings, backend: str
+) -> Iterator[Any]:
+    """A memory store named ``conformance`` through the sync API or the async API (same contract), on ``backend``."""
     if request.param == "sync":
-        with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+        with open_client(backend, tmp_path / "data", fake_embedder, settings) as c:
             yield c.create_memory_store("conformance", description="sync")
         return
     loop = request.getfixturevalue("event_loop_thread")
-    client = AsyncAsSync(AsyncMemoryClient(path=tmp_path / "data", embedder=fake_embedder), loop)
+    client = AsyncAsSync(open_async_client(backend, tmp_path / "data", fake_embedder, settings), loop)
     yield AsyncAsSync(client.create_memory_store("conformance", description="async"), loop)
     client.close()
 

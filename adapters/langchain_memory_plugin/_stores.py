@@ -1,13 +1,13 @@
 """The engine store an adapter talks to: adapters accept a :class:`~memory_plugin.MemoryStore` or an
-:class:`~memory_plugin.AsyncMemoryStore` and use the sync one in sync hooks and the async one in async hooks."""
+:class:`~memory_plugin.AsyncMemoryStore` and use the sync one in sync hooks and the async one in async hooks
+(see :func:`memory_plugin.binding.store_views`)."""
 
 from __future__ import annotations
 
-from typing import Union
-
 from memory_plugin import AsyncMemoryStore, MemoryStore
+from memory_plugin.binding import StoreLike, store_views
 
-StoreLike = Union[MemoryStore, AsyncMemoryStore]
+__all__ = ["StoreLike", "async_store", "sync_store"]
 
 
 def sync_store(store: StoreLike) -> MemoryStore:
@@ -16,16 +16,9 @@ def sync_store(store: StoreLike) -> MemoryStore:
     Raises:
         TypeError: ``store`` is not a memory store.
     """
-    if isinstance(store, AsyncMemoryStore):
-        return store.sync
-    if isinstance(store, MemoryStore):
-        return store
-    raise TypeError(
-        f"expected a memory_plugin MemoryStore or AsyncMemoryStore, got {type(store).__name__}; "
-        "get one with MemoryClient(...).get_memory_store(name)"
-    )
+    return store_views(store)[0]
 
 
 def async_store(store: StoreLike) -> AsyncMemoryStore:
     """The async API of ``store`` (the same store, awaited)."""
-    return store if isinstance(store, AsyncMemoryStore) else AsyncMemoryStore(sync_store(store))
+    return store_views(store)[1]

@@ -8,15 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from memory_plugin import (
-    AsyncMemoryClient,
-    AsyncMemoryStore,
-    InvalidArgumentError,
-    InvalidScopeError,
-    MemoryClient,
-    MemoryStore,
-    Scope,
-)
+from memory_plugin import AsyncMemoryStore, InvalidArgumentError, InvalidScopeError, MemoryStore, Scope
+from memory_plugin.binding import store_views
 from memory_plugin.models import MetadataValue
 from memory_plugin.validation import MAX_METADATA_KEYS, check_metadata
 
@@ -27,21 +20,13 @@ MAX_CALLER_METADATA_KEYS = MAX_METADATA_KEYS - len(ADAPTER_KEYS)
 
 
 def resolve_stores(store: object, owner: str) -> tuple[MemoryStore, AsyncMemoryStore]:
-    """The sync and the async API of one memory store, from either of them.
+    """The sync and the async API of one memory store, from either of them (see
+    :func:`memory_plugin.binding.store_views`).
 
     Raises:
         TypeError: ``store`` is not a memory store (e.g. a client was passed instead).
     """
-    if isinstance(store, MemoryStore):
-        return store, AsyncMemoryStore(store)
-    if isinstance(store, AsyncMemoryStore):
-        return store.sync, store
-    hint = ""
-    if isinstance(store, (MemoryClient, AsyncMemoryClient)):
-        hint = "; a client holds stores: pass client.get_memory_store(name) or client.create_memory_store(name)"
-    raise TypeError(
-        f"{owner}: store must be a memory_plugin MemoryStore or AsyncMemoryStore, got {type(store).__name__}{hint}"
-    )
+    return store_views(store, owner)
 
 
 def write_scope(scope: object, owner: str) -> Scope:

@@ -50,9 +50,9 @@ from typing import Any, Generic, TypeVar
 from ..aio import AsyncMemoryClient
 from ..client import MemoryClient
 from ..errors import InvalidArgumentError, MemoryPluginError, MemoryStoreNotFoundError
+from ..keys import Secret
 from ..models import AddResult, Memory, MemoryStoreInfo, Page, SearchResults
 from ..scope import Scope
-from ..server.keys import Secret
 from .fields import read_request, seed_field_names
 
 Response = dict[str, Any]

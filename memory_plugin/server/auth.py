@@ -74,8 +74,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote_to_bytes
 
-from .errors import AuthenticationError
-from .keys import CredentialSource, KeyRecord, Secret, is_key_id
+from ..errors import AuthenticationError
+from ..keys import CredentialSource, KeyRecord, Secret, is_key_id
 
 ALGORITHM = "HMAC-SHA256"
 DATE_HEADER = "x-mp-date"
@@ -345,7 +345,7 @@ def verify(
         query: the raw query string (ASGI ``scope["query_string"]``).
         headers: every header pair as received (duplicates included, e.g. Starlette's ``request.headers``).
         body: the exact body bytes.
-        keys: where keys are looked up (a :class:`~memory_plugin.server.keys.KeyStore`).
+        keys: where keys are looked up (a :class:`~memory_plugin.keys.KeyStore`).
         now: the server's current time (timezone-aware).
         replay: the server's one :class:`ReplayCache`.
 

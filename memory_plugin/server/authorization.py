@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Literal, overload
 
+from ..errors import ForbiddenError
+from ..keys import KeyRecord
 from ..scope import WILDCARD, Scope
-from .errors import ForbiddenError
-from .keys import KeyRecord
 
 OperationKind = Literal["read", "write", "store-admin", "key-admin"]
 OPERATION_KINDS: tuple[OperationKind, ...] = ("read", "write", "store-admin", "key-admin")

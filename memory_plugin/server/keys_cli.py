@@ -1,6 +1,6 @@
 """``memory-plugin keys create | list | revoke``: manage the access keys of a data folder.
 
-These commands open only ``keys.db`` (see :mod:`memory_plugin.server.keys_sqlite`), never the engine's record, so
+These commands open only ``keys.db`` (see :mod:`memory_plugin.storage.sqlite.keys`), never the engine's record, so
 they work while ``memory-plugin serve`` owns the folder. ``keys create`` prints the new key's secret once; nothing
 can show it again (``keys list`` never does).
 
@@ -14,9 +14,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..client import resolve_home
-from .errors import KeyNotFoundError
-from .keys_sqlite import KEYS_FILE, SQLiteKeyStore
+from ..errors import KeyNotFoundError
+from ..storage.sqlite.keys import KEYS_FILE, SQLiteKeyStore
+from ..transport import resolve_home
 
 Rows = tuple[list[dict[str, Any]], str | None]
 

@@ -9,8 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..errors import InvalidArgumentError
-from .errors import RateLimitedError, RequestTooLargeError
+from ..errors import InvalidArgumentError, RateLimitedError, RequestTooLargeError
 
 # The largest add the API accepts (100 messages of 32,000 characters) fits in UTF-8 JSON even if every character
 # takes 4 bytes (12.8 MB); JSON with \uXXXX escapes for non-ASCII text (ensure_ascii) may need a higher cap.

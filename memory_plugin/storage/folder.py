@@ -1,5 +1,5 @@
-"""A data folder as one engine owns it: the folder lock, the record and the vector index, opened and closed in
-the one order that is safe."""
+"""The embedded deployment: a data folder as one process owns it (the folder lock, the SQLite record, the job
+queue and the embedded Chroma index), opened and closed in the one order that is safe."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..errors import StorageError
 from ..lifecycle import keep_forever
+from .chroma import ChromaIndex
 from .lock import FolderLock
-from .record import Record
-from .vector_index import VectorIndex
+from .sqlite import SqliteJobQueue, SqliteRecord
 
 
 class DataFolder:
@@ -29,17 +29,17 @@ class DataFolder:
         self._lock = FolderLock(path)
         self._lock.acquire()
         try:
-            self.record = Record(path / "memory.db")
+            self.record = SqliteRecord(path / "memory.db")
         except BaseException:
             self._lock.release()
             raise
         try:
-            self.index = VectorIndex(path, self.record)
+            self.index = ChromaIndex(path, self.record)
+            self.queue = SqliteJobQueue(self.record.connections)
             self.unclean_start = self.record.get_meta("owner_state") == "open"
             self.index.check_on_open(clean=not self.unclean_start)
-            with self.record.transaction() as conn:
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('owner_state', 'open')")
-                conn.execute("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
+            self.record.set_meta("owner_state", "open")
+            self.queue.recover()
         except BaseException:
             self.record.close()
             self._lock.release()

@@ -24,10 +24,11 @@ from memory_plugin import (
     MemoryOperation,
     MemoryStore,
     MemoryStoreExistsError,
+    Settings,
     TurnExtractor,
 )
-from memory_plugin import search as search_module
-from tests.conftest import SCOPE, make_fake_embedder
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder
+from tests.internals import catch_up_index
 
 
 class SlowExtractor(TurnExtractor):
@@ -115,7 +116,6 @@ def churn(store: MemoryStore, path: str, rng: random.Random) -> None:
 
 def store_churn(client: MemoryClient) -> None:
     """Creates stores (with a memory each, searched through the vector index) and deletes older ones."""
-    search_module.EXACT_SCAN_LIMIT = 0  # Chroma is open while stores come and go
     existing: list[str] = []
     while True:
         name = f"s{time.time_ns()}"
@@ -135,7 +135,9 @@ def store_churn(client: MemoryClient) -> None:
 def main(mode: str, path: str) -> None:
     extractor = SlowExtractor() if mode == "pending" else None
     embedder = make_position_embedder() if mode == "search" else make_fake_embedder()
-    client = MemoryClient(path=path, embedder=embedder, extractor=extractor)
+    # These modes search through the vector index (Chroma is open while stores come and go, forks happen, ...).
+    settings = INDEX_PATH if mode in ("stores", "search", "fork") else Settings()
+    client = MemoryClient(path=path, embedder=embedder, extractor=extractor, settings=settings)
     try:
         store = client.create_memory_store("crash", description="durability test")
     except MemoryStoreExistsError:  # a later trial on the same folder
@@ -150,7 +152,7 @@ def main(mode: str, path: str) -> None:
     elif mode == "adds":
         for i in range(100):
             store.add(SCOPE.with_(run_id=f"run-{i % 5}"), text=f"warm up memory {i} about subject {i}")
-        store._engine.index.catch_up()  # the index exists on disk before the kill, as in a long-lived process
+        catch_up_index(store)  # the index exists on disk before the kill, as in a long-lived process
         say("indexed")
         i = 0
         while True:
@@ -172,14 +174,13 @@ def main(mode: str, path: str) -> None:
             i += 1
     elif mode == "repair":  # reopen after a crash: the index repair (and pending extraction) is killed midway
         say("opened")
-        client._engine.index.catch_up()
+        catch_up_index(client)
         say("repaired")
         time.sleep(600)
     elif mode == "search":  # reopen a folder whose index may be damaged: search through the index path
-        search_module.EXACT_SCAN_LIMIT = 0
         for when in ("at once", "after catch-up"):
             if when == "after catch-up":
-                client._engine.index.catch_up()  # the index is sound again
+                catch_up_index(client)  # the index is sound again
             hits = store.search(SCOPE, "code h", top_k=1)  # h = 7: found by its vector only
             say(f"{when}: {hits[0].memory.text if hits else 'nothing'}")
         client.close()
@@ -191,7 +192,6 @@ def main(mode: str, path: str) -> None:
         say(f"first child exited: {wait_for(pid, timeout=30)}")
         say("parent waiting")
         sys.stdin.readline()  # the test checks the lock and the record meanwhile
-        search_module.EXACT_SCAN_LIMIT = 0
         store.search(SCOPE, "before the forks")  # Chroma is open now
         pid = os.fork()
         if pid == 0:  # a child that tries the client

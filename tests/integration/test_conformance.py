@@ -14,9 +14,9 @@ from memory_plugin import (
     MemoryNotFoundError,
     Scope,
     SearchResults,
+    Settings,
 )
-from memory_plugin import search as search_module
-from tests.conftest import SCOPE, turn
+from tests.conftest import INDEX_PATH, SCOPE, turn
 
 OTHER_TENANT = SCOPE.with_(tenant_id="user-002")
 OTHER_RUN = SCOPE.with_(run_id="session-002")
@@ -24,12 +24,10 @@ OTHER_AGENT = SCOPE.with_(agent_id="planner")
 TENANT_WIDE = SCOPE.with_(agent_id="*", run_id="*")
 
 
-@pytest.fixture(params=["exact-scan", "vector-index"], autouse=True)
-def vector_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every contract test runs with vector candidates from the exact record scan and from the Chroma index."""
-    if request.param == "vector-index":
-        monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
-    return str(request.param)
+@pytest.fixture(params=["exact-scan", "vector-index"])
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """Every contract test runs with vector candidates from the exact record scan and from the vector index."""
+    return INDEX_PATH if request.param == "vector-index" else Settings()
 
 
 def everything(api: Any, scope: Scope = TENANT_WIDE) -> list[Any]:

@@ -20,9 +20,11 @@ from memory_plugin import (
     MemoryClient,
     MemoryNotFoundError,
     Scope,
-    forgetting,
+    clock,
 )
-from tests.conftest import SCOPE, turn
+from memory_plugin.service import operations
+from tests.conftest import INDEX_PATH, SCOPE, turn
+from tests.internals import catch_up_index, wake_worker
 
 OTHER_TENANT = SCOPE.with_(tenant_id="user-002")
 TENANT_WIDE = SCOPE.with_(agent_id="*", run_id="*")
@@ -69,17 +71,14 @@ def test_delete_all_refuses_more_than_one_tenant(api: Any, tenant: Any) -> None:
 def test_delete_all_leaves_nothing_in_the_data_folder(
     tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from memory_plugin import search as search_module
-
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # the vector index holds the memory too
     secret = "zanzibar-quokka-7731"
-    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder, settings=INDEX_PATH) as client:  # the index holds it too
         store = client.create_memory_store("s")
         store.add(SCOPE, messages=[turn("user", f"{secret} is my password")], metadata={"email": f"{secret}@x.org"})
         store.add(OTHER_TENANT, text="someone else")
         assert store.search(TENANT_WIDE, "password")
         store.delete_all(TENANT_WIDE)
-        client._engine.index.catch_up()
+        catch_up_index(client)
         assert [h.memory.text for h in store.search(EVERYONE, "someone")] == ["someone else"]
     leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert leftovers == []  # not in free pages, the write-ahead log or the vector index's files
@@ -150,15 +149,13 @@ async def test_cancelled_async_adds_are_applied_exactly_once_when_retried(
 def test_retention_settings_and_prune(tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         store = client.create_memory_store("s", audit_retention_days=30)
-        assert store.info.audit_retention_days == 30 and store.info.history_retention_days is None
+        assert store.info().audit_retention_days == 30 and store.info().history_retention_days is None
         memory = store.add(SCOPE, text="old fact", idempotency_key="k").memories[0]
         store.update(SCOPE, memory.id, text="newer fact")
         assert store.prune().requests == 0  # nothing is old yet
-        later = time.time() + 40 * forgetting.DAY_SECONDS
-        monkeypatch.setattr(forgetting, "PRUNE_BATCH", 1)  # several short transactions
-        from memory_plugin import engine
-
-        monkeypatch.setattr(engine, "now", lambda: later)
+        later = time.time() + 40 * operations.DAY_SECONDS
+        monkeypatch.setattr(operations, "PRUNE_BATCH", 1)  # several short transactions
+        monkeypatch.setattr(clock, "now", lambda: later)
         pruned = store.prune()
         assert pruned.requests >= 3 and pruned.history == 0 and pruned.idempotency_keys == 1
         assert [e.event for e in store.history(SCOPE, memory.id)] == ["created", "updated"]  # history kept forever
@@ -171,21 +168,21 @@ def test_retention_settings_and_prune(tmp_path: Path, fake_embedder: Embedder, m
         with pytest.raises(InvalidArgumentError, match="audit_retention_days"):
             client.create_memory_store("t", audit_retention_days=-1)
         assert [s.name for s in client.list_memory_stores()] == ["s"]
-        assert client.get_memory_store("s").info.history_retention_days == 10
+        assert client.get_memory_store("s").info().history_retention_days == 10
 
 
 def test_the_worker_prunes_by_itself(tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
-    from memory_plugin import engine, worker
+    from memory_plugin.service import worker
 
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         store = client.create_memory_store("s", audit_retention_days=1)
         store.add(SCOPE, text="a fact")
         monkeypatch.setattr(worker, "PRUNE_INTERVAL_SECONDS", 0.0)
-        monkeypatch.setattr(engine, "now", lambda: time.time() + 2 * forgetting.DAY_SECONDS)
+        monkeypatch.setattr(clock, "now", lambda: time.time() + 2 * operations.DAY_SECONDS)
         deadline = time.monotonic() + 30
         while not (pruned := store.requests(EVERYONE, operation="PruneStore").items):
             assert time.monotonic() < deadline, "the worker never pruned"
-            client._engine.notify_jobs()
+            wake_worker(client)
             time.sleep(0.05)
         assert pruned[-1].counts["requests"] >= 1  # the AddMemories record, and nothing audited empty-handed
         assert all(r.counts["requests"] + r.counts["history"] + r.counts["idempotency_keys"] for r in pruned)
@@ -194,7 +191,7 @@ def test_the_worker_prunes_by_itself(tmp_path: Path, fake_embedder: Embedder, mo
 def test_get_or_create_memory_store_is_rerunnable(client: MemoryClient) -> None:
     first = client.get_or_create_memory_store("agent_memory", description="first")
     second = client.get_or_create_memory_store("agent_memory", description="ignored")
-    assert first.info == second.info and second.info.description == "first"
+    assert first.info() == second.info() and second.info().description == "first"
 
 
 def test_audit_scope_segments_are_unambiguous(api: Any) -> None:
@@ -212,7 +209,7 @@ def test_audit_scope_segments_are_unambiguous(api: Any) -> None:
 
 
 def test_a_version_1_record_is_migrated(tmp_path: Path, fake_embedder: Embedder) -> None:
-    from memory_plugin.storage import schema
+    from memory_plugin.storage.sqlite import schema
 
     with sqlite3.connect(tmp_path / "memory.db") as db:
         for statement in schema._VERSION_1.split(";"):
@@ -231,7 +228,7 @@ def test_a_version_1_record_is_migrated(tmp_path: Path, fake_embedder: Embedder)
         store = client.get_memory_store("s")
         [record] = store.requests(Scope("app", "*", "*", "*"), operation="ListMemories").items
         assert record.scope == Scope("app", ["a", "b"], "*", "*")
-        assert store.info.audit_retention_days is None
+        assert store.info().audit_retention_days is None
         store.add(SCOPE, text="written after the migration", idempotency_key="k")
     with sqlite3.connect(tmp_path / "memory.db") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from memory_plugin import Embedder, MemoryClient, StoreLockedError
-from memory_plugin import search as search_module
-from tests.conftest import SCOPE
+from tests.conftest import INDEX_PATH, SCOPE
 from tests.integration.crash_child import POSITIONS, make_position_embedder
+from tests.internals import catch_up_index, index_pending, unclean_start
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,15 +69,15 @@ def test_sigkill_during_adds_loses_nothing_acknowledged(
         size_before = folder_size(path)
     finally:
         kill(child)
-    with MemoryClient(path=path, embedder=fake_embedder) as client:
-        assert client._engine.unclean_start
+    # Searches take the vector index path: the record answers while the index is rebuilt, then the index does.
+    with MemoryClient(path=path, embedder=fake_embedder, settings=INDEX_PATH) as client:
+        assert unclean_start(client)
         store = client.get_memory_store("crash")
         for memory_id, text in acked:
             assert store.get(SCOPE, memory_id).text == text
             assert memory_id in [h.memory.id for h in store.search(SCOPE.with_(run_id="*"), text, top_k=3)]
         # The vector index is rebuilt from the record: search through it too, not only the exact scan.
-        client._engine.index.catch_up()
-        monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+        catch_up_index(client)
         for memory_id, text in acked[-5:]:
             assert memory_id in [h.memory.id for h in store.search(SCOPE.with_(run_id="*"), text, top_k=3)]
         assert len(list(path.glob("index-*"))) == 1
@@ -126,8 +126,7 @@ def test_one_client_per_folder_in_process_too(tmp_path: Path, fake_embedder: Emb
 def test_unclean_shutdown_rebuilds_the_index_from_the_record(
     tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
-    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder, settings=INDEX_PATH) as client:
         store = client.create_memory_store("s")
         ids = [store.add(SCOPE, text=f"note {i} about cats {i}").memories[0].id for i in range(10)]
         store.search(SCOPE, "cats")  # builds the index
@@ -137,28 +136,27 @@ def test_unclean_shutdown_rebuilds_the_index_from_the_record(
     for index_file in tmp_path.glob("index-*/**/*"):
         if index_file.is_file():
             index_file.write_bytes(b"\x00garbage")
-    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
-        assert client._engine.unclean_start
+    with MemoryClient(path=tmp_path, embedder=fake_embedder, settings=INDEX_PATH) as client:
+        assert unclean_start(client)
         store = client.get_memory_store("s")
-        client._engine.index.catch_up()  # wait for the rebuild (searches meanwhile scan the record exactly)
+        catch_up_index(client)  # wait for the rebuild (searches meanwhile scan the record exactly)
         found = {h.memory.id for h in store.search(SCOPE, "note about cats", top_k=10)}
         assert found == set(ids)
         assert [p.name for p in tmp_path.glob("index-*")] == ["index-2"]
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
-        assert not client._engine.unclean_start
+        assert not unclean_start(client)
 
 
 @pytest.fixture(scope="module")
 def indexed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store of 3,000 memories whose Chroma index is built, closed cleanly."""
     path = tmp_path_factory.mktemp("indexed") / "data"
-    with pytest.MonkeyPatch.context() as patch, MemoryClient(path=path, embedder=make_position_embedder()) as client:
-        patch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+    with MemoryClient(path=path, embedder=make_position_embedder(), settings=INDEX_PATH) as client:
         store = client.create_memory_store("crash")
         for start in range(0, POSITIONS, 100):
             store.add(SCOPE, messages=[{"role": "user", "content": f"note {i:04d} about rivers"}
                                        for i in range(start, start + 100)])  # fmt: skip
-        client._engine.index.catch_up()
+        catch_up_index(client)
         assert store.search(SCOPE, "code h", top_k=1)[0].memory.text == "note 0007 about rivers"
     return path
 
@@ -220,11 +218,10 @@ def test_an_intact_index_after_a_clean_close_is_used_as_it_is(
     indexed_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, index = copy_of(indexed_folder, tmp_path)
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
-    with MemoryClient(path=path, embedder=make_position_embedder()) as client:
+    with MemoryClient(path=path, embedder=make_position_embedder(), settings=INDEX_PATH) as client:
         store = client.get_memory_store("crash")
         assert store.search(SCOPE, "code h", top_k=1)[0].memory.text == "note 0007 about rivers"
-        assert client._engine.index.pending == 0
+        assert index_pending(client) == 0
     assert list(path.glob("index-*")) == [index]  # not rebuilt
 
 
@@ -251,12 +248,13 @@ def test_a_forked_child_leaves_the_parents_folder_alone(tmp_path: Path, fake_emb
         if child.poll() is None:
             kill(child)
     with MemoryClient(path=path, embedder=fake_embedder) as client:
-        assert not client._engine.unclean_start  # the parent closed cleanly
+        assert not unclean_start(client)  # the parent closed cleanly
 
 
 EXIT_WITHOUT_CLOSE = """
 import atexit, sys, time
-from memory_plugin import MemoryClient, worker
+from memory_plugin import MemoryClient
+from memory_plugin.service import worker
 from tests.conftest import SCOPE, make_fake_embedder
 
 worker.IDLE_WAIT_SECONDS = 0.05  # the idle worker looks for work often, also while the interpreter exits
@@ -299,10 +297,9 @@ def test_an_index_that_disagrees_with_the_record_is_rebuilt(
         values.update(id="mem_restored", text=text, embedding=vector.tobytes())
         db.execute(f"INSERT INTO memories ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                    list(values.values()))  # fmt: skip
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
-    with MemoryClient(path=path, embedder=make_position_embedder()) as client:
+    with MemoryClient(path=path, embedder=make_position_embedder(), settings=INDEX_PATH) as client:
         store = client.get_memory_store("crash")
         assert store.search(SCOPE, "code ell", top_k=1)[0].memory.text == text  # the record answers meanwhile
-        client._engine.index.catch_up()
+        catch_up_index(client)
         assert store.search(SCOPE, "code ell", top_k=1)[0].memory.text == text  # and then the rebuilt index
     assert [p.name for p in path.glob("index-*")] == ["index-2"]

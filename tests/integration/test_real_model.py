@@ -21,7 +21,7 @@ def default_client(tmp_path: Path) -> MemoryClient:
 
 
 def test_default_store_records_the_local_model(default_client: MemoryClient) -> None:
-    info = default_client.create_memory_store("s").info
+    info = default_client.create_memory_store("s").info()
     assert (info.embedder, info.dimension) == ("all-MiniLM-L6-v2", 384)
 
 

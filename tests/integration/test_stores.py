@@ -30,14 +30,15 @@ from memory_plugin import (
     NewMemory,
     TurnExtractor,
 )
-from tests.conftest import SCOPE, make_fake_embedder, turn
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder, turn
+from tests.internals import catch_up_index
 
 
 def test_create_get_list_delete(client: MemoryClient) -> None:
     store = client.create_memory_store("agent_memory", description="Agent long-term memory")
     client.create_memory_store("other")
-    assert store.info.description == "Agent long-term memory"
-    assert store.info.embedder == "fake-hash-256" and store.info.dimension == 256
+    assert store.info().description == "Agent long-term memory"
+    assert store.info().embedder == "fake-hash-256" and store.info().dimension == 256
     assert [s.name for s in client.list_memory_stores()] == ["agent_memory", "other"]
     assert client.get_memory_store("agent_memory").name == "agent_memory"
     with pytest.raises(MemoryStoreExistsError, match="already exists"):
@@ -166,7 +167,7 @@ def test_custom_extractor_can_add_update_and_delete(client: MemoryClient) -> Non
 def test_failed_background_jobs_are_retried_then_recorded(
     client: MemoryClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from memory_plugin import worker
+    from memory_plugin.service import worker
 
     monkeypatch.setattr(worker, "RETRY_DELAY_SECONDS", 0.01)
     extractor = ScriptedExtractor()
@@ -177,9 +178,8 @@ def test_failed_background_jobs_are_retried_then_recorded(
     assert len(extractor.seen) == worker.MAX_ATTEMPTS
     assert store.list(SCOPE).items == []
     assert [m.content for m in store.messages(SCOPE).items] == ["remember me"]
-    with client._engine.record.reading() as conn:
-        state, attempts, error = conn.execute("SELECT state, attempts, error FROM jobs").fetchone()
-    assert (state, attempts) == ("failed", worker.MAX_ATTEMPTS) and "LLM down" in error
+    [job] = store.extraction_status()
+    assert (job.state, job.attempts) == ("failed", worker.MAX_ATTEMPTS) and "LLM down" in (job.error or "")
 
 
 def test_a_retry_is_not_held_by_a_wall_clock_stepped_back(
@@ -187,18 +187,19 @@ def test_a_retry_is_not_held_by_a_wall_clock_stepped_back(
 ) -> None:
     """The wall clock steps back an hour right after a failed attempt was recorded: the retry (and flush) must
     not wait for it."""
-    from memory_plugin import worker
+    from memory_plugin import clock
+    from memory_plugin.service import worker
 
     monkeypatch.setattr(worker, "RETRY_DELAY_SECONDS", 0.05)
     failed, readings_since = threading.Event(), []
-    wall_clock = worker.now
+    wall_clock = clock.now
 
     def stepped_clock() -> float:
         if failed.is_set():  # the first reading after the failure records it; later ones are an hour behind
             readings_since.append(1)
         return wall_clock() - (3600 if len(readings_since) > 1 else 0)
 
-    monkeypatch.setattr(worker, "now", stepped_clock)
+    monkeypatch.setattr(clock, "now", stepped_clock)
 
     class FailsOnce(TurnExtractor):
         def extract(self, request: ExtractionInput) -> Sequence[MemoryOperation]:
@@ -266,12 +267,8 @@ def test_unwritable_folder_is_a_storage_error(tmp_path: Path, fake_embedder: Emb
         MemoryClient(path=blocker / "data", embedder=fake_embedder)
 
 
-def test_index_path_over_fetches_broad_scopes_and_filters_narrow_ones(
-    client: MemoryClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from memory_plugin import search as search_module
-
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
+@pytest.mark.parametrize("settings", [INDEX_PATH])  # every search goes through the vector index
+def test_index_path_over_fetches_broad_scopes_and_filters_narrow_ones(client: MemoryClient) -> None:
     store = client.create_memory_store("s")
     big, small = SCOPE, SCOPE.with_(tenant_id="user-small")
     store.add(big, messages=[turn("user", f"hiking trip number {i} in the hills") for i in range(60)])
@@ -313,32 +310,25 @@ def segment_folders(path: Path) -> int:
 def test_a_store_deleted_while_the_index_is_closed_leaves_the_index(
     tmp_path: Path, fake_embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from memory_plugin import search as search_module
-
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)
-    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder, settings=INDEX_PATH) as client:
         kept, secret = client.create_memory_store("kept"), client.create_memory_store("secret")
         kept.add(SCOPE, text="a memory that stays")
         secret.add(SCOPE, text="contact details", metadata={"email": "alice@example.com"})
-        client._engine.index.catch_up()  # both stores are in the index
+        catch_up_index(client)  # both stores are in the index
     assert index_rows_mentioning(tmp_path, "alice@example.com") > 0 and segment_folders(tmp_path) == 2
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         client.delete_memory_store("secret")  # the index is not open in this client yet
-    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder, settings=INDEX_PATH) as client:
         store = client.get_memory_store("kept")
         assert [h.memory.text for h in store.search(SCOPE, "memory that stays")] == ["a memory that stays"]
-        client._engine.index.catch_up()
+        catch_up_index(client)
     assert index_rows_mentioning(tmp_path, "alice@example.com") == 0
     assert segment_folders(tmp_path) == 1  # the deleted store's HNSW folder is gone too
 
 
-def test_creating_and_deleting_stores_does_not_leak_index_files(
-    client: MemoryClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.parametrize("settings", [INDEX_PATH])  # every search goes through Chroma
+def test_creating_and_deleting_stores_does_not_leak_index_files(client: MemoryClient) -> None:
     """Chroma keeps a deleted collection's HNSW folder and 4 open files until its client closes."""
-    from memory_plugin import search as search_module
-
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # every search goes through Chroma
     kept = client.create_memory_store("kept")
     kept.add(SCOPE, text="a memory that stays")
     kept.search(SCOPE, "memory")

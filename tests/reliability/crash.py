@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memory_plugin import MemoryClient, MemoryNotFoundError, Scope
-from memory_plugin import search as search_module
-from tests.conftest import SCOPE, make_fake_embedder
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder
 from tests.integration.test_durability import folder_size, kill, read_line, start_child
+from tests.internals import catch_up_index
 from tests.reliability.load import every_item
 
 
@@ -42,7 +42,8 @@ def crash_trial(path: Path, rng: random.Random, kill_repair: bool) -> TrialResul
         finally:
             kill(child)
     lost = 0
-    with MemoryClient(path=path, embedder=make_fake_embedder()) as client:
+    # Searches take the vector index path: the record answers while the index is rebuilt, then the index does.
+    with MemoryClient(path=path, embedder=make_fake_embedder(), settings=INDEX_PATH) as client:
         store = client.get_memory_store("crash")
         assert store.flush(timeout=60)
         for kind, tenant, item_id, text in acked:
@@ -59,14 +60,9 @@ def crash_trial(path: Path, rng: random.Random, kill_repair: bool) -> TrialResul
         read = Scope(app_id=SCOPE.app_id, tenant_id="*", agent_id="*", run_id="*")
         texts = [m.text for m in every_item(store.list, read)]
         assert len(texts) == len(set(texts)), "a write or an extraction was applied twice"
-        client._engine.index.catch_up()
-        limit = search_module.EXACT_SCAN_LIMIT
-        search_module.EXACT_SCAN_LIMIT = 0  # search through the repaired Chroma index, not the exact scan
-        try:
-            for _, tenant, _item_id, text in acked[-3:]:
-                hits = store.search(SCOPE.with_(tenant_id=tenant), text, top_k=3)
-                lost += text not in [h.memory.text for h in hits]
-        finally:
-            search_module.EXACT_SCAN_LIMIT = limit
+        catch_up_index(client)  # search through the repaired vector index
+        for _, tenant, _item_id, text in acked[-3:]:
+            hits = store.search(SCOPE.with_(tenant_id=tenant), text, top_k=3)
+            lost += text not in [h.memory.text for h in hits]
         index_folders = len(list(path.glob("index-*")))
     return TrialResult(len(acked), lost, folder_size(path), index_folders)

@@ -146,7 +146,13 @@ def every_item(method: Callable[..., Any], scope: Scope) -> list[Any]:
 
 
 def audited_calls(store: MemoryStore) -> int:
-    """Audit records of public calls (background extraction records excluded)."""
-    conn = store._engine.record._conn
-    with store._engine.record.reading():
-        return int(conn.execute("SELECT count(*) FROM requests WHERE operation != 'ExtractMemories'").fetchone()[0])
+    """Audit records of public calls (background extraction records excluded), through the public API: a listing's
+    pages never hold the records its own calls add (they are newer than its cursor)."""
+    total = 0
+    for app in ("app0", "app1", "app2"):
+        read = Scope(app_id=app, tenant_id="*", agent_id="*", run_id="*")
+        records = every_item(lambda scope, **page: store.requests(scope, **page), read)
+        total += sum(r.operation != "ExtractMemories" for r in records if r.scope is not None)
+    # Store-level calls (no scope) show in every app's listing: count them once.
+    records = every_item(lambda scope, **page: store.requests(scope, **page), Scope("app0", "*", "*", "*"))
+    return total + sum(r.scope is None and r.operation != "ExtractMemories" for r in records)

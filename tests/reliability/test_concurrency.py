@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from memory_plugin import AsyncMemoryClient, ClientClosedError, MemoryClient
-from memory_plugin import search as search_module
-from memory_plugin.storage.vector_index import VectorIndex
-from tests.conftest import SCOPE, make_fake_embedder
+from memory_plugin.storage.chroma import ChromaIndex
+from memory_plugin.storage.sqlite.reader import SqliteReader
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder
+from tests.internals import service
 from tests.reliability.load import Ledger, audited_calls, check_ledger, run_tasks, run_threads
 
 
@@ -55,7 +56,7 @@ def test_a_search_in_progress_does_not_hold_up_another_tenants_get(
     other tenant's get() completes while the search is still paused."""
     inside, got = threading.Event(), threading.Event()
     resumed_by_the_get: list[bool] = []
-    keyword_search = search_module._lexical
+    keyword_search = SqliteReader.keyword
 
     def paused_keyword_search(*args: Any, **kwargs: Any) -> Any:
         inside.set()
@@ -67,7 +68,7 @@ def test_a_search_in_progress_does_not_hold_up_another_tenants_get(
         mine, other = SCOPE, SCOPE.with_(tenant_id="other-tenant")
         store.add(mine, text="the user drinks coffee")
         memory_id = store.add(other, text="another tenant's memory").memories[0].id
-        monkeypatch.setattr(search_module, "_lexical", paused_keyword_search)
+        monkeypatch.setattr(SqliteReader, "keyword", paused_keyword_search)
         search = threading.Thread(target=store.search, args=(mine.with_(run_id="*"), "coffee"))
         search.start()
         assert inside.wait(timeout=30)
@@ -80,17 +81,17 @@ def test_a_search_in_progress_does_not_hold_up_another_tenants_get(
 def test_each_read_block_sees_one_snapshot(tmp_path: Path) -> None:
     with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
         store = client.create_memory_store("s")
-        record = client._engine.record
+        record = service(client).folder.record
         store.add(SCOPE, text="first")
-        with record.reading() as conn:
-            before = conn.execute("SELECT count(*) FROM memories").fetchone()[0]
+        with record.read() as reader:
+            before = reader.totals()["memories"]
             writer = threading.Thread(target=store.add, args=(SCOPE,), kwargs={"text": "second"})
             writer.start()
             writer.join(timeout=60)  # a write commits while this thread reads: it is not held up by the read
             assert not writer.is_alive()
-            assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == before == 1
-        with record.reading() as conn:
-            assert conn.execute("SELECT count(*) FROM memories").fetchone()[0] == 2
+            assert reader.totals()["memories"] == before == 1
+        with record.read() as reader:
+            assert reader.totals()["memories"] == 2
 
 
 def open_files_under(folder: Path) -> list[str]:
@@ -103,22 +104,21 @@ def test_close_racing_live_searches_closes_everything(tmp_path: Path, monkeypatc
     """Threads search through the Chroma index while another thread closes the client; one search is paused
     inside its index query when close() begins. Calls either finish or get ClientClosedError, and once close()
     returns no file of the folder is open: nothing re-opened Chroma or the record behind its back."""
-    monkeypatch.setattr(search_module, "EXACT_SCAN_LIMIT", 0)  # every search takes the index path
     folder = tmp_path / "data"
-    client = MemoryClient(path=folder, embedder=make_fake_embedder())
+    client = MemoryClient(path=folder, embedder=make_fake_embedder(), settings=INDEX_PATH)  # searches take the index
     store = client.create_memory_store("s")
     store.add(SCOPE, messages=[{"role": "user", "content": f"note {i} about rivers"} for i in range(30)])
     assert store.search(SCOPE, "rivers")  # Chroma is open
     in_query, closed = threading.Event(), threading.Event()
-    index_query = VectorIndex.query
+    index_query = ChromaIndex.query
 
-    def paused_query(self: VectorIndex, *args: Any, **kwargs: Any) -> Any:
+    def paused_query(self: ChromaIndex, *args: Any, **kwargs: Any) -> Any:
         if threading.current_thread().name == "paused":
             in_query.set()
             closed.wait(timeout=2)  # (close() waits for this call, so here it times out)
         return index_query(self, *args, **kwargs)
 
-    monkeypatch.setattr(VectorIndex, "query", paused_query)
+    monkeypatch.setattr(ChromaIndex, "query", paused_query)
     unexpected: list[BaseException] = []
 
     def search_until_closed() -> None:

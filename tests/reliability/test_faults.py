@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from memory_plugin import Embedder, EmbeddingError, MemoryClient, MemoryStore, StorageError, worker
-from memory_plugin.storage.vector_index import VectorIndex
+from memory_plugin import Embedder, EmbeddingError, MemoryClient, MemoryStore, StorageError
+from memory_plugin.service import worker
+from memory_plugin.storage.chroma import ChromaIndex
 from tests.conftest import SCOPE, fake_vectors, make_fake_embedder, turn
+from tests.internals import sqlite_writer, totals
 from tests.reliability.crash import crash_trial
 
 
@@ -54,8 +56,8 @@ def flaky(tmp_path: Path) -> Iterator[tuple[MemoryStore, FlakyEmbedder]]:
 
 
 def counts(store: MemoryStore) -> tuple[int, int, int]:
-    conn = store._engine.record._conn
-    return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("memories", "messages", "history"))  # type: ignore[return-value]
+    found = totals(store)
+    return found["memories"], found["messages"], found["history"]
 
 
 def test_embedder_failing_mid_batch_writes_nothing(flaky: tuple[MemoryStore, FlakyEmbedder]) -> None:
@@ -96,7 +98,7 @@ def store(tmp_path: Path) -> Iterator[MemoryStore]:
 def test_full_disk_is_a_clear_error_and_the_store_recovers(store: MemoryStore) -> None:
     """``PRAGMA max_page_count`` makes SQLite itself answer SQLITE_FULL, as a full disk does."""
     store.add(SCOPE, text="kept before the disk filled")
-    conn = store._engine.record._conn
+    conn = sqlite_writer(store)
     conn.execute(f"PRAGMA max_page_count = {conn.execute('PRAGMA page_count').fetchone()[0]}")
     with pytest.raises(StorageError, match="full"):
         for i in range(100):
@@ -112,7 +114,7 @@ def test_full_disk_is_a_clear_error_and_the_store_recovers(store: MemoryStore) -
 
 def test_read_only_record_is_a_clear_error(store: MemoryStore) -> None:
     store.add(SCOPE, text="readable")
-    conn = store._engine.record._conn
+    conn = sqlite_writer(store)
     conn.execute("PRAGMA query_only = 1")
     try:
         before = counts(store)
@@ -136,34 +138,24 @@ def test_data_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> 
         MemoryClient(path=tmp_path / "odd", embedder=make_fake_embedder()).close()
 
 
-class FaultyIndex:
-    """The engine's vector index, whose catch-up raises a non-library error (as a broken Chroma collection did)
-    until ``healed``: a test double at the storage boundary; everything else goes to the real index."""
-
-    def __init__(self, index: VectorIndex, times: int) -> None:
-        self._index = index
-        self._faults_left = times
-        self.failed = threading.Event()
-
-    def catch_up(self) -> None:
-        if self._faults_left:
-            self._faults_left -= 1
-            self.failed.set()
-            raise RuntimeError("Error executing plan: collection is broken")
-        self._index.catch_up()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._index, name)
-
-
 def test_the_worker_outlives_a_fault_of_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index's catch-up raises a non-library error once (as a broken Chroma collection did): a fault injected
+    at the storage boundary. The worker logs it, backs off and goes on with the jobs."""
     monkeypatch.setattr(worker, "FAULT_DELAY_SECONDS", 0.05)
+    failed = threading.Event()
+    catch_up = ChromaIndex.catch_up
+
+    def faulty_catch_up(self: ChromaIndex) -> None:
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("Error executing plan: collection is broken")
+        catch_up(self)
+
+    monkeypatch.setattr(ChromaIndex, "catch_up", faulty_catch_up)
     with MemoryClient(path=tmp_path, embedder=make_fake_embedder()) as client:
         store = client.create_memory_store("s")
-        faulty = FaultyIndex(client._engine.index, times=1)
-        monkeypatch.setattr(client._engine, "index", faulty)
         store.add(SCOPE, text="a change for the index")  # the idle worker catches the index up: and meets the fault
-        assert faulty.failed.wait(timeout=30)
+        assert failed.wait(timeout=30)
         store.add(SCOPE, messages=[turn("user", "queued after the fault")], sync=False)
         assert store.flush(timeout=30) is True
         assert "queued after the fault" in [m.text for m in store.list(SCOPE).items]

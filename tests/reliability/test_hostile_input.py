@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from memory_plugin import MemoryClient, MemoryPluginError, MemoryStore
 from memory_plugin.query_time import named_periods
 from memory_plugin.retrieval import query_terms
-from memory_plugin.search import MAX_QUERY_TERMS, search_terms
+from memory_plugin.service.search import MAX_QUERY_TERMS, search_terms
 from tests.conftest import SCOPE, make_fake_embedder
+from tests.internals import sqlite_writer
 
 INJECTIONS = ['{"$ne": ""}', "' OR 1=1 --", '"', "NEAR(", "*", "AND", "-x", "^", "a OR b", "x:y", "(", ")", "%", "_",
               "\\", "\x00", "col:*", "NEAR(a b, 3)", '"unterminated', "''", ";DROP TABLE memories;--"]  # fmt: skip
@@ -73,7 +74,7 @@ CALLS: dict[str, Any] = {
 
 
 def snapshot(store: MemoryStore) -> tuple[Any, ...]:
-    conn = store._engine.record._conn
+    conn = sqlite_writer(store)  # the whole record, whatever scope a refused call named
     return (
         conn.execute("SELECT id, text, metadata, updated_at FROM memories ORDER BY seq").fetchall(),
         conn.execute("SELECT id, content FROM messages ORDER BY seq").fetchall(),

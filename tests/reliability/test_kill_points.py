@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from memory_plugin import MemoryClient, MemoryNotFoundError, MemoryStoreNotFoundError
-from memory_plugin import search as search_module
-from tests.conftest import SCOPE, make_fake_embedder
+from tests.conftest import INDEX_PATH, SCOPE, make_fake_embedder
 from tests.integration.test_durability import folder_size, kill, read_line, start_child
+from tests.internals import catch_up_index
 from tests.reliability.load import every_item
 
 
@@ -98,7 +98,7 @@ def test_kill_during_updates_deletes_and_checkpoints(tmp_path: Path, trial: int)
         journal.replay(run_child("churn", path, rng))
         if trial % 2:
             tear(path / "memory.db-wal", journal.wal_at_last_ack, rng)
-        with MemoryClient(path=path, embedder=make_fake_embedder()) as client:
+        with MemoryClient(path=path, embedder=make_fake_embedder(), settings=INDEX_PATH) as client:
             store = client.get_memory_store("crash")
             actual = {m.id: m.text for m in every_item(store.list, SCOPE)}
             if journal.in_flight and journal.in_flight[0] == "add":  # the interrupted add may have committed
@@ -107,13 +107,9 @@ def test_kill_during_updates_deletes_and_checkpoints(tmp_path: Path, trial: int)
             for memory_id, text in actual.items():
                 assert store.history(SCOPE, memory_id)[-1].new_text == text  # history agrees with the memory
             journal.expected, journal.in_flight = actual, None
-            client._engine.index.catch_up()
-            limit, search_module.EXACT_SCAN_LIMIT = search_module.EXACT_SCAN_LIMIT, 0
-            try:  # the vector index agrees with the record too
-                for memory_id, text in list(actual.items())[-3:]:
-                    assert memory_id in [h.memory.id for h in store.search(SCOPE, text, top_k=3)]
-            finally:
-                search_module.EXACT_SCAN_LIMIT = limit
+            catch_up_index(client)  # the vector index agrees with the record too
+            for memory_id, text in list(actual.items())[-3:]:
+                assert memory_id in [h.memory.id for h in store.search(SCOPE, text, top_k=3)]
 
 
 @pytest.mark.parametrize("trial", range(3))
@@ -122,7 +118,7 @@ def test_kill_during_store_creation_and_deletion(tmp_path: Path, trial: int) -> 
     path = tmp_path / "data"
     journal = Journal()
     journal.replay(run_child("stores", path, rng))
-    with MemoryClient(path=path, embedder=make_fake_embedder()) as client:
+    with MemoryClient(path=path, embedder=make_fake_embedder(), settings=INDEX_PATH) as client:
         names = {s.name for s in client.list_memory_stores()} - {"crash"}
         if journal.in_flight and journal.in_flight[0] == "create":  # the interrupted creation may have committed
             names.discard(journal.in_flight[1])
@@ -134,14 +130,10 @@ def test_kill_during_store_creation_and_deletion(tmp_path: Path, trial: int) -> 
         for name in set(journal.expected) - names:
             with pytest.raises(MemoryStoreNotFoundError):
                 client.get_memory_store(name)
-        client._engine.index.catch_up()
-        search_module.EXACT_SCAN_LIMIT, limit = 0, search_module.EXACT_SCAN_LIMIT
-        try:
-            for name in names:
-                hits = client.get_memory_store(name).search(SCOPE, "the memory", top_k=5)
-                assert [h.memory.id for h in hits] == [journal.expected[name]]  # no memory of a dropped store
-        finally:
-            search_module.EXACT_SCAN_LIMIT = limit
+        catch_up_index(client)
+        for name in names:
+            hits = client.get_memory_store(name).search(SCOPE, "the memory", top_k=5)
+            assert [h.memory.id for h in hits] == [journal.expected[name]]  # no memory of a dropped store
         with pytest.raises(MemoryNotFoundError):
             client.get_memory_store("crash").get(SCOPE, "mem_missing")
     assert len(list(path.glob("index-*"))) == 1 and folder_size(path) < 50_000_000

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope
-from memory_plugin import search as search_module
-from tests.conftest import AsyncAsSync, make_fake_embedder
+from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope, Settings
+from tests.conftest import INDEX_PATH, AsyncAsSync, make_fake_embedder
+from tests.internals import use_settings
 
 APPS, TENANTS, AGENTS, RUNS = ["app1", "app2", "app3"], ["t1", "t2", "t3"], ["a1", "a2"], ["r1", "r2"]
 WORDS = ["coffee", "tea", "river", "mountain", "berlin", "piano"]
@@ -189,12 +189,8 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(read=read_scopes, words=texts, top_k=st.integers(1, 50), use_index=st.booleans())
     def search(self, read: Scope, words: str, top_k: int, use_index: bool) -> None:
-        limit = search_module.EXACT_SCAN_LIMIT
-        search_module.EXACT_SCAN_LIMIT = 0 if use_index else limit  # through Chroma, or the exact record scan
-        try:
-            hits = self.store.search(read, words, top_k=top_k)
-        finally:
-            search_module.EXACT_SCAN_LIMIT = limit
+        use_settings(self.store, INDEX_PATH if use_index else Settings())  # through Chroma, or the exact scan
+        hits = self.store.search(read, words, top_k=top_k)
         self._called(read)
         expected = {i for i, (s, _) in self.model.memories.items() if inside(s, read)}
         found = [h.memory.id for h in hits]

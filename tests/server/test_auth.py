@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from memory_plugin.errors import AuthenticationError
+from memory_plugin.keys import Credentials, KeyRecord, Secret
 from memory_plugin.server.auth import (
     ReplayCache,
     canonical_path,
@@ -19,9 +21,7 @@ from memory_plugin.server.auth import (
     sign,
     verify,
 )
-from memory_plugin.server.errors import AuthenticationError
-from memory_plugin.server.keys import Credentials, KeyRecord, Secret
-from memory_plugin.server.keys_sqlite import SQLiteKeyStore
+from memory_plugin.storage.sqlite.keys import SQLiteKeyStore
 
 NOW = datetime(2026, 11, 30, 8, 15, tzinfo=timezone.utc)
 PATH = "/v1/stores/agent_memory/search"

@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memory_plugin import Scope
+from memory_plugin.errors import ForbiddenError
+from memory_plugin.keys import KeyRecord
 from memory_plugin.server.authorization import OPERATION_KINDS, OperationKind, authorize
-from memory_plugin.server.errors import ForbiddenError
-from memory_plugin.server.keys import KeyRecord
 
 NOW = datetime(2026, 11, 30, tzinfo=timezone.utc)
 

@@ -15,9 +15,9 @@ import pytest
 from memory_plugin import InvalidArgumentError, InvalidScopeError, MemoryClient
 from memory_plugin.cli import main
 from memory_plugin.embedding import Embedder
-from memory_plugin.server.errors import KeyNotFoundError
-from memory_plugin.server.keys import Credentials, Secret, is_key_id
-from memory_plugin.server.keys_sqlite import KEYS_FILE, SQLiteKeyStore
+from memory_plugin.errors import KeyNotFoundError
+from memory_plugin.keys import Credentials, Secret, is_key_id
+from memory_plugin.storage.sqlite.keys import KEYS_FILE, SQLiteKeyStore
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from memory_plugin import InvalidArgumentError
-from memory_plugin.server.errors import RateLimitedError, RequestTooLargeError
+from memory_plugin.errors import RateLimitedError, RequestTooLargeError
 from memory_plugin.server.limits import RateDecision, RateLimiter, check_body_size, check_content_length
 
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from memory_plugin import Scope
-from memory_plugin.filters import ReadFilter, index_where, memory_sql, scope_sql
+from memory_plugin.filters import ReadFilter
+from memory_plugin.storage.chroma import index_where
+from memory_plugin.storage.sqlite.sql import memory_sql, scope_sql
 
 
 def test_wildcards_add_no_clause_and_lists_become_in() -> None:
@@ -55,7 +57,7 @@ def test_index_where_mirrors_the_sql() -> None:
 
 
 def test_scope_tokens_match_their_read_expression() -> None:
-    from memory_plugin.filters import scope_match, scope_tokens
+    from memory_plugin.storage.sqlite.sql import scope_match, scope_tokens
 
     tokens = scope_tokens(7, Scope(app_id="app", tenant_id="u 1", agent_id="a", run_id="r")).split()
     assert len(tokens) == 3 and all(t.isalnum() for t in tokens)

@@ -19,7 +19,8 @@ from langgraph.store.base import BaseStore, GetOp, Item, ListNamespacesOp, PutOp
 from langgraph.store.memory import InMemoryStore
 
 from langchain_memory_plugin import MemoryChatMessageHistory, MemoryPluginStore
-from memory_plugin import AsyncMemoryStore, Embedder, MemoryStore
+from memory_plugin import Embedder, MemoryStore
+from memory_plugin.binding import store_views
 from tests.adapters.langchain.conftest import scope
 from tests.adapters.langchain.test_history import everything_a_message_holds
 
@@ -62,7 +63,7 @@ def test_chat_history_matches_langchains_in_memory_history(store: MemoryStore) -
 
 
 def test_async_chat_history_matches_langchains_in_memory_history(store: MemoryStore) -> None:
-    ours = MemoryChatMessageHistory(AsyncMemoryStore(store), scope(run="async"))
+    ours = MemoryChatMessageHistory(store_views(store)[1], scope(run="async"))
     reference = asyncio.run(async_history_session(InMemoryChatMessageHistory()))
     assert asyncio.run(async_history_session(ours)) == reference
 

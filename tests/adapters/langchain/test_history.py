@@ -12,7 +12,8 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_memory_plugin import MemoryChatMessageHistory, MemoryRetriever
 from langchain_memory_plugin._messages import to_engine_messages
-from memory_plugin import AsyncMemoryStore, InvalidArgumentError, InvalidScopeError, MemoryStore, Scope
+from memory_plugin import InvalidArgumentError, InvalidScopeError, MemoryStore, Scope
+from memory_plugin.binding import store_views
 from tests.adapters.langchain.conftest import APP, scope
 from tests.adapters.langchain.fakes import ScriptedChatModel
 
@@ -41,7 +42,7 @@ def test_messages_round_trip_with_their_types_names_and_tool_calls(store: Memory
 
 
 def test_async_methods_and_async_store(store: MemoryStore) -> None:
-    history = MemoryChatMessageHistory(AsyncMemoryStore(store), scope())
+    history = MemoryChatMessageHistory(store_views(store)[1], scope())
 
     async def exchange() -> list[str]:
         await history.aadd_messages([HumanMessage("hi"), AIMessage("hello")])
@@ -143,7 +144,7 @@ def everything_a_message_holds() -> list[BaseMessage]:
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_what_you_add_is_what_you_get_back(store: MemoryStore, mode: str) -> None:
     added = everything_a_message_holds()
-    history = MemoryChatMessageHistory(store if mode == "sync" else AsyncMemoryStore(store), scope())
+    history = MemoryChatMessageHistory(store if mode == "sync" else store_views(store)[1], scope())
     if mode == "sync":
         history.add_messages(added)
         back = history.messages

@@ -11,7 +11,8 @@ from langchain_core.runnables import ConfigurableField, RunnableLambda, Runnable
 from pydantic import ValidationError
 
 from langchain_memory_plugin import MemoryRetriever
-from memory_plugin import AsyncMemoryStore, InvalidArgumentError, MemoryStore, Scope
+from memory_plugin import InvalidArgumentError, MemoryStore, Scope
+from memory_plugin.binding import store_views
 from tests.adapters.langchain.conftest import APP, scope
 from tests.adapters.langchain.fakes import ScriptedChatModel
 
@@ -51,7 +52,7 @@ def test_documents_carry_the_memory_text_and_its_metadata(remembered: MemoryStor
 @pytest.mark.model
 def test_async_path_and_async_store_give_the_same_documents(remembered: MemoryStore) -> None:
     sync_docs = MemoryRetriever(store=remembered, scope=TENANT_WIDE).invoke("pets")
-    async_retriever = MemoryRetriever(store=AsyncMemoryStore(remembered), scope=TENANT_WIDE)
+    async_retriever = MemoryRetriever(store=store_views(remembered)[1], scope=TENANT_WIDE)
     assert asyncio.run(async_retriever.ainvoke("pets")) == sync_docs
     assert async_retriever.invoke("pets") == sync_docs
     assert [d.page_content for d in sync_docs if "Bob" in d.page_content] == []

@@ -13,6 +13,7 @@ from llama_index.core.chat_engine.types import BaseChatEngine
 
 from llama_index_memory_plugin import MemoryPluginMemory, MemoryPluginRetriever
 from memory_plugin import AsyncMemoryStore, MemoryStore, Scope
+from memory_plugin.binding import store_views
 from tests.adapters.llamaindex.conftest import RecordingLLM, ScriptedAgentLLM, prompt_text
 
 pytestmark = pytest.mark.model
@@ -94,7 +95,7 @@ def shop_hours() -> str:
 
 @pytest.mark.parametrize("api", ["sync-store", "async-store"])
 async def test_function_agent_recalls_across_runs_and_keeps_tool_calls(real_store: MemoryStore, api: str) -> None:
-    store: MemoryStore | AsyncMemoryStore = real_store if api == "sync-store" else AsyncMemoryStore(real_store)
+    store: MemoryStore | AsyncMemoryStore = real_store if api == "sync-store" else store_views(real_store)[1]
     for scope, said in ((ANN, ANN_SAYS[0]), (BOB, BOB_SAYS[0])):
         llm = ScriptedAgentLLM(reply="Noted. We open at 9.", tool="shop_hours")
         agent = FunctionAgent(tools=[shop_hours], llm=llm, system_prompt="You are the shop assistant.")

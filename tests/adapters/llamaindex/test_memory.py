@@ -15,7 +15,8 @@ from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.memory import BaseMemory
 
 from llama_index_memory_plugin import MemoryPluginMemory
-from memory_plugin import AsyncMemoryStore, InvalidArgumentError, InvalidScopeError, MemoryClient, MemoryStore
+from memory_plugin import InvalidArgumentError, InvalidScopeError, MemoryClient, MemoryStore
+from memory_plugin.binding import store_views
 from tests.adapters.llamaindex.conftest import RecordingLLM, in_mode
 from tests.conftest import SCOPE
 
@@ -240,7 +241,7 @@ def test_async_methods_are_native() -> None:
 
 
 def test_works_with_the_async_store_too(store: MemoryStore) -> None:
-    memory = MemoryPluginMemory(AsyncMemoryStore(store), SCOPE, sync=True)
+    memory = MemoryPluginMemory(store_views(store)[1], SCOPE, sync=True)
 
     async def chat() -> list[ChatMessage]:
         await memory.aput(user("I like coffee"))
@@ -248,7 +249,7 @@ def test_works_with_the_async_store_too(store: MemoryStore) -> None:
 
     assert texts(asyncio.run(chat())) == [("user", "I like coffee")]
     assert texts(memory.get_all()) == [("user", "I like coffee")]  # the sync methods still work
-    assert memory.store is store and memory.scope == SCOPE and memory.recall_scope == SCOPE.with_(run_id="*")
+    assert memory.store == store and memory.scope == SCOPE and memory.recall_scope == SCOPE.with_(run_id="*")
 
 
 def test_copies_share_the_store_and_the_run(store: MemoryStore) -> None:

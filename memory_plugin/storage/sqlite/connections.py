@@ -1,55 +1,23 @@
-"""The system of record: one SQLite database (WAL, full sync) holding stores, memories with their embeddings,
-the full-text index, raw messages, history, the request audit, background jobs and the vector-index change log.
+"""The connections to one SQLite database (WAL, full sync): one writer under a lock, and one reader per thread.
 
-Every operation runs in one transaction (:meth:`Record.transaction`): an error leaves nothing half-written, and a
+Every write runs in one transaction (:meth:`Connections.transaction`): an error leaves nothing half-written, and a
 committed transaction survives a crash of the process or the machine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from ..errors import ClientClosedError, StorageError
-from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
-from ..scope import Scope
-from .schema import LIST_MARK, prepare_schema
+from ...errors import ClientClosedError, StorageError
+from .schema import prepare_schema
 
 
-def now() -> float:
-    return datetime.now(timezone.utc).timestamp()
-
-
-def to_datetime(value: float) -> datetime:
-    return datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def segment_text(value: str | tuple[str, ...]) -> str:
-    """How an audit record stores a read-scope segment: the id, ``*``, or :data:`LIST_MARK` and a JSON list."""
-    return value if isinstance(value, str) else LIST_MARK + dumps(list(value))
-
-
-def _segment_value(text: str) -> str | list[str]:
-    if text.startswith(LIST_MARK):
-        ids: list[str] = json.loads(text[len(LIST_MARK) :])
-        return ids
-    return text
-
-
-class Record:
+class Connections:
     """The SQLite database of one data folder. Thread-safe.
 
     Writes go through one connection under one lock (:meth:`transaction`). Reads (:meth:`reading`) use a connection
@@ -170,15 +138,6 @@ class Record:
         with self.lock, contextlib.suppress(sqlite3.Error):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def get_meta(self, key: str) -> str | None:
-        with self.reading() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-            return None if row is None else str(row[0])
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
 
 @contextmanager
 def _read_errors() -> Iterator[None]:
@@ -186,109 +145,3 @@ def _read_errors() -> Iterator[None]:
         yield
     except sqlite3.Error as e:
         raise StorageError(f"cannot read the record: {e}") from e
-
-
-def embedding_blob(vector: np.ndarray) -> bytes:
-    return np.asarray(vector, dtype=np.float32).tobytes()
-
-
-def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
-    if not blobs:
-        return np.zeros((0, dimension), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
-
-
-def row_scope(row: sqlite3.Row) -> Scope:
-    return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
-
-
-def row_memory(row: sqlite3.Row) -> Memory:
-    return Memory(
-        id=row["id"],
-        text=row["text"],
-        scope=row_scope(row),
-        memory_type=row["memory_type"],
-        speaker=row["speaker"],
-        metadata=json.loads(row["metadata"]),
-        created_at=to_datetime(row["created_at"]),
-        updated_at=to_datetime(row["updated_at"]),
-        event_time=to_datetime(row["event_time"]),
-        source_message_ids=json.loads(row["source_message_ids"]),
-    )
-
-
-def row_message(row: sqlite3.Row) -> Message:
-    return Message(
-        id=row["id"],
-        scope=row_scope(row),
-        role=row["role"],
-        content=row["content"],
-        name=row["name"],
-        timestamp=to_datetime(row["timestamp"]),
-        metadata=json.loads(row["metadata"]),
-    )
-
-
-def _optional_metadata(text: str | None) -> Metadata | None:
-    return None if text is None else json.loads(text)
-
-
-def row_history(row: sqlite3.Row) -> HistoryEvent:
-    return HistoryEvent(
-        memory_id=row["memory_id"],
-        event=row["event"],
-        old_text=row["old_text"],
-        new_text=row["new_text"],
-        old_metadata=_optional_metadata(row["old_metadata"]),
-        new_metadata=_optional_metadata(row["new_metadata"]),
-        time=to_datetime(row["time"]),
-        request_id=row["request_id"],
-        source_message_ids=json.loads(row["source_message_ids"]),
-    )
-
-
-def row_request(row: sqlite3.Row) -> RequestRecord:
-    scope = None
-    if row["app_id"] is not None:
-        scope = Scope(
-            app_id=row["app_id"],
-            tenant_id=_segment_value(row["tenant_id"]),  # type: ignore[arg-type]
-            agent_id=_segment_value(row["agent_id"]),  # type: ignore[arg-type]
-            run_id=_segment_value(row["run_id"]),  # type: ignore[arg-type]
-        )
-    return RequestRecord(
-        request_id=row["request_id"],
-        operation=row["operation"],
-        scope=scope,
-        outcome=row["outcome"],
-        error=row["error"],
-        latency_ms=row["latency_ms"],
-        time=to_datetime(row["time"]),
-        counts=json.loads(row["counts"]),
-    )
-
-
-def row_store(row: sqlite3.Row) -> MemoryStoreInfo:
-    return MemoryStoreInfo(
-        name=row["name"],
-        description=row["description"],
-        embedder=row["embedder"],
-        dimension=row["dimension"],
-        created_at=to_datetime(row["created_at"]),
-        audit_retention_days=row["audit_retention_days"],
-        history_retention_days=row["history_retention_days"],
-    )
-
-
-def row_job(row: sqlite3.Row) -> ExtractionJob:
-    return ExtractionJob(
-        job_id=row["seq"],
-        scope=row_scope(row),
-        state=row["state"],
-        attempts=row["attempts"],
-        error=row["error"],
-        raw_output=row["raw_output"],
-        message_ids=json.loads(row["payload"])["message_ids"],
-        request_id=row["request_id"],
-        created_at=to_datetime(row["created_at"]),
-    )

@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import ClientClosedError, MemoryPluginError, StorageError
-from ..filters import INDEX_METADATA_PREFIX
+from ..filters import ReadFilter
 from ..lifecycle import CLOSED_MESSAGE, shutting_down
+from ..scope import SEGMENTS, WILDCARD
 from . import index_files
-from .record import Record, embedding_matrix
+from .base import MemoryRow, RecordStore, RecordWriter, Vector
 
 _BATCH = 1000
 _GENERATION = "index_generation"
@@ -44,18 +45,40 @@ _COLLECTION = "store-{}"
 log = logging.getLogger("memory_plugin")
 
 
-def _index_metadata(row: Any) -> dict[str, Any]:
-    metadata = {INDEX_METADATA_PREFIX + k: v for k, v in json.loads(row["metadata"]).items()}
-    metadata.update(
-        app_id=row["app_id"],
-        tenant_id=row["tenant_id"],
-        agent_id=row["agent_id"],
-        run_id=row["run_id"],
-        memory_type=row["memory_type"],
-        event_time=row["event_time"],
-        seq=row["seq"],
-    )
+# Prefix of user metadata keys in the vector index, so they never collide with the scope fields stored there.
+INDEX_METADATA_PREFIX = "md_"
+
+
+def _index_metadata(row: MemoryRow) -> dict[str, Any]:
+    memory = row.memory
+    metadata: dict[str, Any] = {INDEX_METADATA_PREFIX + k: v for k, v in memory.metadata.items()}
+    metadata.update({segment: getattr(memory.scope, segment) for segment in SEGMENTS})
+    metadata.update(memory_type=memory.memory_type, event_time=memory.event_time.timestamp(), seq=row.position)
     return metadata
+
+
+def _where_in(key: str, values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+    return {key: values[0]} if len(values) == 1 else {key: {"$in": list(values)}}
+
+
+def index_where(read: ReadFilter) -> dict[str, Any] | None:
+    """The Chroma ``where`` equivalent to ``read`` (the store is the collection itself)."""
+    conditions: list[dict[str, Any]] = []
+    for segment in SEGMENTS:
+        value = getattr(read.scope, segment)
+        if value != WILDCARD:
+            conditions.append(_where_in(segment, [value] if isinstance(value, str) else list(value)))
+    if read.memory_types:
+        conditions.append(_where_in("memory_type", read.memory_types))
+    for key, values in read.metadata.items():
+        conditions.append(_where_in(INDEX_METADATA_PREFIX + key, values))
+    if read.start_time is not None:
+        conditions.append({"event_time": {"$gte": read.start_time.timestamp()}})
+    if read.end_time is not None:
+        conditions.append({"event_time": {"$lte": read.end_time.timestamp()}})
+    if not conditions:
+        return None
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
 
 
 @contextmanager
@@ -69,17 +92,11 @@ def _chroma(action: str) -> Iterator[None]:
         raise StorageError(f"vector index: cannot {action}: {type(e).__name__}: {e}") from e
 
 
-def note_store_dropped(conn: Any, store_id: int) -> None:
-    """In the transaction that deletes a store: remember to drop its collection from Chroma."""
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (_DROPPED,)).fetchone()
-    dropped = sorted({*json.loads(row[0] if row else "[]"), store_id})
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_DROPPED, json.dumps(dropped)))
+class ChromaIndex:
+    """:class:`~memory_plugin.storage.base.VectorIndex` on embedded Chroma, kept in step with the record through its
+    change log."""
 
-
-class VectorIndex:
-    """Chroma, kept in step with the record through its change log."""
-
-    def __init__(self, folder: Path, record: Record) -> None:
+    def __init__(self, folder: Path, record: RecordStore) -> None:
         self._folder = folder
         self._record = record
         self._client: Any = None
@@ -106,10 +123,10 @@ class VectorIndex:
     @property
     def pending(self) -> int:
         """Changes not yet in Chroma (log entries and dropped stores; a pending rebuild counts as one)."""
-        with self._record.reading() as conn:
-            applied = int(self._record.get_meta(_APPLIED) or 0)
-            count = conn.execute("SELECT count(*) FROM index_log WHERE seq > ?", (applied,)).fetchone()[0]
-        return int(count) + len(self._dropped()) + int(self._needs_rebuild)
+        with self._record.read() as reader:
+            applied = int(reader.get_meta(_APPLIED) or 0)
+            count = len(reader.index_changes(applied))
+        return count + len(self._dropped()) + int(self._needs_rebuild)
 
     @contextmanager
     def _ready(self, rebuild: bool) -> Iterator[bool]:
@@ -132,9 +149,7 @@ class VectorIndex:
         with self._ready(rebuild=True):
             pass
 
-    def query(
-        self, store_id: int, vector: np.ndarray, n_results: int, where: dict[str, Any] | None
-    ) -> list[int] | None:
+    def query(self, store_id: int, vector: Vector, n_results: int, where: ReadFilter | None) -> list[int] | None:
         """Record positions of the nearest memories (best first), or ``None`` when the index cannot answer now
         (being rebuilt, or not open while the interpreter exits): the caller then scans the record instead."""
         with self._ready(rebuild=False) as ready:
@@ -151,14 +166,20 @@ class VectorIndex:
                 result = collection.query(
                     query_embeddings=[vector.tolist()],
                     n_results=min(n_results, count),
-                    where=where,
+                    where=None if where is None else index_where(where),
                     include=["metadatas"],
                 )
             return [int(m["seq"]) for m in (result["metadatas"] or [[]])[0] if m]
 
+    def note_store_dropped(self, tx: RecordWriter, store_id: int) -> None:
+        """In the transaction that deletes a store: remember to drop its collection from Chroma, however long it
+        takes until Chroma is open again."""
+        dropped = sorted({*json.loads(tx.get_meta(_DROPPED) or "[]"), store_id})
+        tx.set_meta(_DROPPED, json.dumps(dropped))
+
     def drop_store(self, store_id: int) -> None:
         """Drop a deleted store's collection now if Chroma is open (else when it next opens: see
-        :func:`note_store_dropped`)."""
+        :meth:`note_store_dropped`)."""
         with self._lock:
             if self._client is not None and not self._closed:
                 self._apply_drops()
@@ -267,47 +288,42 @@ class VectorIndex:
         return True
 
     def _apply_log(self) -> None:
-        applied = int(self._record.get_meta(_APPLIED) or 0)
-        with self._record.reading() as conn:
-            entries = conn.execute(
-                "SELECT seq, store_id, memory_id FROM index_log WHERE seq > ? ORDER BY seq", (applied,)
-            ).fetchall()
+        with self._record.read() as reader:
+            entries = reader.index_changes(int(reader.get_meta(_APPLIED) or 0))
         if not entries:
             return
         self._sizes.clear()
         by_store: dict[int, list[str]] = {}
         for entry in entries:
-            by_store.setdefault(entry["store_id"], []).append(entry["memory_id"])
+            by_store.setdefault(entry.store_id, []).append(entry.memory_id)
         for store_id, memory_ids in by_store.items():
             self._sync_ids(store_id, list(dict.fromkeys(memory_ids)))
-        last = int(entries[-1]["seq"])
-        with self._record.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_APPLIED, str(last)))
-            conn.execute("DELETE FROM index_log WHERE seq <= ?", (last,))
+        last = entries[-1].position
+        with self._record.write() as writer:
+            writer.set_meta(_APPLIED, str(last))
+            writer.trim_index_changes(last)
 
     def _sync_ids(self, store_id: int, memory_ids: list[str]) -> None:
         """Make Chroma hold exactly the record's current version of these memories."""
         for start in range(0, len(memory_ids), _BATCH):
             batch = memory_ids[start : start + _BATCH]
-            with self._record.reading() as conn:
-                marks = ",".join("?" * len(batch))
-                rows = conn.execute(f"SELECT * FROM memories WHERE id IN ({marks})", batch).fetchall()
-                dimension = conn.execute("SELECT dimension FROM stores WHERE id = ?", (store_id,)).fetchone()
-            present = {row["id"] for row in rows}
+            with self._record.read() as reader:
+                rows = reader.memories_by_id(batch)
+                exists = reader.store_by_id(store_id) is not None
             collection = self._collection(store_id)
-            gone = [i for i in batch if i not in present]
+            gone = [i for i in batch if i not in rows]
             if gone:
                 with _chroma("delete"):
                     collection.delete(ids=gone)
-            if rows and dimension is not None:
-                self._upsert(collection, rows, int(dimension[0]))
+            if rows and exists:
+                self._upsert(collection, list(rows.values()))
 
     @staticmethod
-    def _upsert(collection: Any, rows: list[Any], dimension: int) -> None:
+    def _upsert(collection: Any, rows: list[MemoryRow]) -> None:
         with _chroma("write"):
             collection.upsert(
-                ids=[row["id"] for row in rows],
-                embeddings=embedding_matrix([row["embedding"] for row in rows], dimension),
+                ids=[row.memory.id for row in rows],
+                embeddings=np.stack([row.embedding for row in rows]),
                 metadatas=[_index_metadata(row) for row in rows],
             )
 
@@ -319,12 +335,12 @@ class VectorIndex:
         dropped = self._dropped()
         if not dropped:
             return
-        with self._record.reading() as conn:
-            live = {int(row[0]) for row in conn.execute("SELECT id FROM stores")}
+        with self._record.read() as reader:
+            live = {store.id for store in reader.stores()}
         self._drop_collections({_COLLECTION.format(i) for i in dropped if i not in live})
-        with self._record.transaction() as conn:
-            remaining = [i for i in self._dropped() if i not in dropped]
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_DROPPED, json.dumps(remaining)))
+        with self._record.write() as writer:
+            remaining = [i for i in json.loads(writer.get_meta(_DROPPED) or "[]") if i not in dropped]
+            writer.set_meta(_DROPPED, json.dumps(remaining))
 
     def _drop_collections(self, names: set[str]) -> None:
         """Delete these collections (those that exist). Chroma keeps a deleted collection's HNSW files open and its
@@ -348,17 +364,11 @@ class VectorIndex:
         """The first look after Chroma opened: each store's collection holds as many memories as the record, no
         collection of a store that no longer exists is left, and a probe query finds a memory by its own vector.
         Marks the index for a rebuild when not; skipped (tried again next time) while writes are arriving."""
-        with self._record.reading() as conn:
-            applied = int(self._record.get_meta(_APPLIED) or 0)
-            if conn.execute("SELECT count(*) FROM index_log WHERE seq > ?", (applied,)).fetchone()[0]:
+        with self._record.read() as reader:
+            if reader.index_changes(int(reader.get_meta(_APPLIED) or 0)):
                 return
-            counts = {
-                int(row[0]): int(row[1])
-                for row in conn.execute(
-                    "SELECT id, (SELECT count(*) FROM memories m WHERE m.store_id = s.id) FROM stores s"
-                )
-            }
-            probe = conn.execute("SELECT store_id, embedding FROM memories ORDER BY seq DESC LIMIT 1").fetchone()
+            counts = reader.count_by_store()
+            probe = next((row for store_id in counts for row in reader.store_memories(store_id, 0, 1)), None)
         with _chroma("list collections"):
             names = {getattr(c, "name", c) for c in self._client.list_collections()}
         self._drop_collections(names - {_COLLECTION.format(i) for i in counts})  # left by a store deleted earlier
@@ -368,10 +378,10 @@ class VectorIndex:
             if found != expected:
                 self._mark_for_rebuild(f"store {store_id} has {found} memories in the index, {expected} in the record")
                 return
-        vector = None if probe is None else np.frombuffer(probe["embedding"], dtype=np.float32)
-        if vector is not None and np.linalg.norm(vector) > 0.5:  # a unit vector (a zero one matches nothing)
+        vector = None if probe is None else probe.embedding
+        if probe is not None and vector is not None and np.linalg.norm(vector) > 0.5:  # a zero vector matches nothing
             with _chroma("query"):
-                result = self._collection(int(probe["store_id"])).query(
+                result = self._collection(probe.store_id).query(
                     query_embeddings=[vector.tolist()], n_results=10, include=["distances"]
                 )
             distances = (result["distances"] or [[]])[0]
@@ -395,34 +405,31 @@ class VectorIndex:
         generation = (self._generation() or 0) + 1
         for old in self._folder.glob("index-*"):
             shutil.rmtree(old, ignore_errors=True)
-        with self._record.reading() as conn:
-            snapshot = conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0]
-            stores = [(r["id"], r["dimension"]) for r in conn.execute("SELECT id, dimension FROM stores")]
+        with self._record.read() as reader:
+            snapshot = reader.last_index_change()
+            stores = [store.id for store in reader.stores()]
         self._open_client(generation)
-        for store_id, dimension in stores:
+        for store_id in stores:
             collection = self._collection(store_id)
             position = 0
             while True:
-                with self._record.reading() as conn:
-                    rows = conn.execute(
-                        "SELECT * FROM memories WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                        (store_id, position, _BATCH),
-                    ).fetchall()
+                with self._record.read() as reader:
+                    rows = reader.store_memories(store_id, position, _BATCH)
                 if not rows:
                     break
-                self._upsert(collection, rows, int(dimension))
-                position = int(rows[-1]["seq"])
-        built = {store_id for store_id, _ in stores}
-        with self._record.transaction() as conn:
+                self._upsert(collection, rows)
+                position = rows[-1].position
+        built = set(stores)
+        with self._record.write() as writer:
             # The new folder holds only the stores that existed when it began; one deleted since is still to drop.
-            dropped = [i for i in self._dropped() if i in built]
+            dropped = [i for i in json.loads(writer.get_meta(_DROPPED) or "[]") if i in built]
             for key, value in (
                 (_GENERATION, str(generation)),
                 (_APPLIED, str(snapshot)),
                 (_NEEDS_REBUILD, "0"),
                 (_DROPPED, json.dumps(dropped)),
             ):
-                conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+                writer.set_meta(key, value)
         self._needs_rebuild = False
         self._verified = True
         self._apply_log()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from ..errors import StorageError
+from ...errors import StorageError
 
 # How an audit record stores a read-scope segment that is a list of ids: this mark (a control character, which no
 # id may contain) and the ids as a JSON list. A concrete id or ``*`` is stored as is, so no id can be mistaken for

@@ -5,7 +5,7 @@ A key is bound to one app and, optionally, to a set of tenants of that app (see
 secret is shown once, when the key is created, and is never part of a :class:`KeyRecord`: it travels only inside a
 :class:`Secret`, whose ``repr`` and ``str`` hide it, so it cannot reach a log line or an error by accident.
 
-The SQLite implementation is :class:`memory_plugin.server.keys_sqlite.SQLiteKeyStore` (``keys.db`` in the data
+The SQLite implementation is :class:`memory_plugin.storage.sqlite.keys.SQLiteKeyStore` (``keys.db`` in the data
 folder); a PostgreSQL one will implement the same Protocol.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from ..errors import InvalidArgumentError
-from ..scope import MAX_IDS_PER_SEGMENT, check_id
+from .errors import InvalidArgumentError
+from .scope import MAX_IDS_PER_SEGMENT, check_id
 
 KEY_ID_PREFIX = "mpk_"
 KEY_ID_RANDOM_CHARS = 20  # base32: 100 random bits

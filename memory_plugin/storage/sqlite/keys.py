@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import StorageError
-from .errors import KeyNotFoundError
-from .keys import Credentials, KeyRecord, Secret, check_key_settings, new_key_id, new_secret
+from ...errors import KeyNotFoundError, StorageError
+from ...keys import Credentials, KeyRecord, Secret, check_key_settings, new_key_id, new_secret
 
 KEYS_FILE = "keys.db"
 FILE_MODE = 0o600
@@ -57,7 +56,7 @@ def _record(row: sqlite3.Row) -> KeyRecord:
 
 
 class SQLiteKeyStore:
-    """The :class:`~memory_plugin.server.keys.KeyStore` of one data folder (``<folder>/keys.db``).
+    """The :class:`~memory_plugin.keys.KeyStore` of one data folder (``<folder>/keys.db``).
 
     Thread-safe (one connection, one lock); several processes may open the same folder at once.
 

@@ -9,15 +9,15 @@ content is refused: it is a new request that reused a key by mistake.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
-from .errors import InvalidArgumentError
-from .models import AddResult, Metadata
-from .scope import Scope
-from .storage.record import dumps, now
-from .validation import MessageInput
+from ..errors import InvalidArgumentError
+from ..models import AddResult, Metadata
+from ..scope import Scope
+from ..storage.base import RecordReader, RecordWriter
+from ..validation import MessageInput
 
 
 def fingerprint(
@@ -42,33 +42,25 @@ def fingerprint(
         sync,
         when(timestamp),
     ]
-    return hashlib.sha256(dumps(content).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
-def replayed(conn: sqlite3.Connection, store_id: int, scope: Scope, key: str, digest: str) -> AddResult | None:
+def replayed(reader: RecordReader, store_id: int, scope: Scope, key: str, digest: str) -> AddResult | None:
     """The result of an earlier ``add`` with this key in this tenant, or ``None`` if the key is new.
 
     Raises:
         InvalidArgumentError: the key was used for an ``add`` with different content.
     """
-    row = conn.execute(
-        "SELECT fingerprint, result FROM idempotency WHERE store_id = ? AND app_id = ? AND tenant_id = ? AND key = ?",
-        (store_id, scope.app_id, scope.tenant_id, key),
-    ).fetchone()
-    if row is None:
+    saved = reader.idempotent_result(store_id, scope, key)
+    if saved is None:
         return None
-    if row[0] != digest:
+    if saved[0] != digest:
         raise InvalidArgumentError(
             "idempotency_key", "was already used for a different add in this tenant; use a new key for a new request"
         )
-    return AddResult.model_validate_json(row[1])
+    return AddResult.model_validate_json(saved[1])
 
 
-def remember(conn: sqlite3.Connection, store_id: int, scope: Scope, key: str, digest: str, result: AddResult) -> None:
+def remember(tx: RecordWriter, store_id: int, scope: Scope, key: str, digest: str, result: AddResult) -> None:
     """Save the key with the result it produced, inside the transaction that made the result."""
-    conn.execute(
-        "INSERT INTO idempotency (store_id, app_id, tenant_id, agent_id, run_id, key, fingerprint, result, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (store_id, scope.app_id, scope.tenant_id, scope.agent_id, scope.run_id, key, digest,
-         result.model_dump_json(), now()),
-    )  # fmt: skip
+    tx.save_idempotent_result(store_id, scope, key, digest, result.model_dump_json())

@@ -1,0 +1,132 @@
+"""Hybrid candidate generation for one search: scope-filtered vector kNN and scope-filtered BM25, then the
+score contract of :mod:`memory_plugin.retrieval`.
+
+Vector candidates come from an exact scan of the record's embeddings when few memories match the filter (the
+usual case: one user's memories), and from the Chroma index when many do. Chroma's filtered kNN costs time in
+proportion to the matching set (50-100 ms at 100k rows here), so the index is first asked without a filter for
+more results than needed, which the record then filters; only when too few survive is the filtered query used.
+Keyword candidates come from the record's full-text index (BM25), restricted to the scope. When the query names a
+period ("on 9 May, 2023"), the memories from around then are candidates too (when they are few enough to scan), so
+the ``date`` signal can lift a memory that neither retriever ranked high.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from ..filters import ReadFilter
+from ..models import Memory
+from ..query_time import Period, proximity, reach
+from ..retrieval import Candidate, names_speaker, query_terms, rank, terms
+from ..settings import Settings
+from ..storage.base import RecordReader, RecordStore, Vector, VectorIndex
+
+# How many times the wanted candidates an unfiltered index query asks for before the record filters them.
+OVER_FETCH = 2
+# The full-text search uses at most this many distinct query terms, in query order: each term costs a posting
+# list walk, and 4,000 CJK characters make about 4,000 bigrams. Questions have far fewer.
+MAX_QUERY_TERMS = 64
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    hits: list[tuple[Memory, float]]
+    candidates: int
+
+
+def search_terms(query: str) -> list[str]:
+    """The terms the full-text search looks for: the query's distinct content terms in order, at most
+    ``MAX_QUERY_TERMS``."""
+    return query_terms(query)[:MAX_QUERY_TERMS]
+
+
+def _around_periods(
+    reader: RecordReader, read: ReadFilter, periods: Sequence[Period], vector: Vector, pool: int, limit: int
+) -> dict[int, float]:
+    """Cosines of the ``pool`` best memories whose event time is near a named period; none when a period holds
+    more memories than an exact scan takes (a whole year of a large store), as the date then tells little."""
+    best: dict[int, float] = {}
+    for start, end in reach(periods):
+        near = dataclasses.replace(
+            read,
+            start_time=_later(read.start_time, start),
+            end_time=_earlier(read.end_time, end),
+        )
+        if 0 < reader.count(near, limit + 1) <= limit:
+            best.update(reader.nearest(near, vector, pool))
+    return best
+
+
+def _later(bound: datetime | None, seconds: float) -> datetime:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment if bound is None else max(bound, moment)
+
+
+def _earlier(bound: datetime | None, seconds: float) -> datetime:
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return moment if bound is None else min(bound, moment)
+
+
+def _index_positions(
+    record: RecordStore, index: VectorIndex, read: ReadFilter, vector: Vector, pool: int
+) -> list[int] | None:
+    """Vector candidates from the index: first unfiltered with over-fetching, filtered by the record; only when too
+    few survive, the index's filtered query (which costs time in proportion to the matching set)."""
+    positions = index.query(read.store_id, vector, pool * OVER_FETCH, None)
+    if positions is None:
+        return None
+    with record.read() as reader:
+        inside = reader.inside(read, positions)
+    if len(inside) >= pool:
+        return [p for p in positions if p in inside]
+    return index.query(read.store_id, vector, pool, read)
+
+
+def hybrid_search(
+    record: RecordStore, index: VectorIndex, read: ReadFilter, query: str, vector: Vector, top_k: int, rerank: bool,
+    settings: Settings, periods: Sequence[Period] = (),
+) -> SearchOutcome:  # fmt: skip
+    """The ``top_k`` best memories allowed by ``read`` for ``query`` (which names ``periods``), with scores per the
+    score contract."""
+    # Keyword search gets a deeper pool: on LoCoMo it finds more of the evidence than the embedding does.
+    pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
+    limit = settings.exact_scan_limit
+    with record.read() as reader:
+        matching = reader.count(read, limit + 1)
+        if matching == 0:
+            return SearchOutcome([], 0)
+        cosines = reader.nearest(read, vector, pool) if matching <= limit else None
+    if cosines is None:
+        positions = _index_positions(record, index, read, vector, pool)
+        if positions is None:  # the index is being rebuilt: the record answers exactly, only slower
+            with record.read() as reader:
+                cosines = reader.nearest(read, vector, pool)
+        else:
+            cosines = dict.fromkeys(positions, float("nan"))
+    with record.read() as reader:
+        if periods:
+            cosines.update(_around_periods(reader, read, periods, vector, pool, max(limit, 1)))
+        lexical = reader.keyword(read, search_terms(query), lexical_pool)
+        rows = reader.rows(read, set(cosines) | set(lexical))
+    candidates = []
+    words = set(terms(query))
+    for position, row in rows.items():
+        cosine = cosines.get(position, float("nan"))
+        if cosine != cosine:  # NaN: not scored yet; the record's unit vectors give the exact cosine
+            cosine = float(np.asarray(row.embedding, dtype=np.float32) @ vector)
+        candidates.append(
+            Candidate(
+                position,
+                cosine,
+                lexical.get(position),
+                names_speaker(words, row.memory.speaker),
+                proximity(row.memory.event_time.timestamp(), periods),
+            )
+        )
+    ranked = rank(candidates, {p: r.memory.text for p, r in rows.items()}, query, top_k, rerank)
+    return SearchOutcome([(rows[p].memory, score) for p, score in ranked], len(candidates))

@@ -1,0 +1,30 @@
+"""Engine settings: the knobs of one deployment, with the defaults the benchmarks chose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an engine runs.
+
+    Attributes:
+        exact_scan_limit: when a search's filter matches at most this many memories, their vector candidates come
+            from an exact scan of the record's embeddings (a few milliseconds for 4,000); above it, from the vector
+            index. ``0`` always asks the index (useful to test that path on a small store).
+        close_wait_seconds: how long ``close()`` waits for calls in flight before it closes the storage.
+    """
+
+    exact_scan_limit: int = 4000
+    close_wait_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.exact_scan_limit, bool) or not isinstance(self.exact_scan_limit, int):
+            raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
+        if self.exact_scan_limit < 0:
+            raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
+        if not isinstance(self.close_wait_seconds, (int, float)) or self.close_wait_seconds < 0:
+            raise InvalidArgumentError("close_wait_seconds", "must be a number of seconds >= 0")

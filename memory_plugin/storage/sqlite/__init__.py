@@ -1,0 +1,52 @@
+"""The SQLite system of record of an embedded deployment: one database file in the data folder (WAL, full sync)
+holding stores, memories with their embeddings, the full-text index, raw messages, history, the request audit,
+background jobs, idempotency keys and the vector-index change log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .connections import Connections
+from .queue import SqliteJobQueue
+from .reader import SqliteReader
+from .writer import SqliteWriter
+
+__all__ = ["SqliteJobQueue", "SqliteRecord"]
+
+
+class SqliteRecord:
+    """:class:`~memory_plugin.storage.base.RecordStore` over one SQLite file. Thread-safe: writes are serialised on
+    one connection; each thread reads on a connection of its own, beside the writer (see :class:`Connections`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.connections = Connections(path)
+
+    @contextmanager
+    def read(self) -> Iterator[SqliteReader]:
+        with self.connections.reading() as conn:
+            yield SqliteReader(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[SqliteWriter]:
+        with self.connections.transaction() as conn:
+            yield SqliteWriter(conn)
+
+    def get_meta(self, key: str) -> str | None:
+        with self.read() as reader:
+            return reader.get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.write() as writer:
+            writer.set_meta(key, value)
+
+    def checkpoint(self) -> None:
+        self.connections.checkpoint()
+
+    def close(self) -> None:
+        self.connections.close()
+
+    def abandon_after_fork(self) -> list[Any]:
+        return list(self.connections.abandon_after_fork())

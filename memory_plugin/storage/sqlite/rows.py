@@ -1,0 +1,152 @@
+"""Rows of the SQLite record as the domain's values, and the encodings the record uses."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import numpy as np
+
+from ...clock import to_datetime
+from ...models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ...scope import Scope
+from ..base import MemoryRow, StoreRow
+from .schema import LIST_MARK
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def segment_text(value: str | tuple[str, ...]) -> str:
+    """How an audit record stores a read-scope segment: the id, ``*``, or :data:`LIST_MARK` and a JSON list."""
+    return value if isinstance(value, str) else LIST_MARK + dumps(list(value))
+
+
+def _segment_value(text: str) -> str | list[str]:
+    if text.startswith(LIST_MARK):
+        ids: list[str] = json.loads(text[len(LIST_MARK) :])
+        return ids
+    return text
+
+
+def embedding_blob(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dimension), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
+
+
+def row_scope(row: sqlite3.Row) -> Scope:
+    return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
+
+
+def row_memory(row: sqlite3.Row) -> Memory:
+    return Memory(
+        id=row["id"],
+        text=row["text"],
+        scope=row_scope(row),
+        memory_type=row["memory_type"],
+        speaker=row["speaker"],
+        metadata=json.loads(row["metadata"]),
+        created_at=to_datetime(row["created_at"]),
+        updated_at=to_datetime(row["updated_at"]),
+        event_time=to_datetime(row["event_time"]),
+        source_message_ids=json.loads(row["source_message_ids"]),
+    )
+
+
+def row_message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=row["id"],
+        scope=row_scope(row),
+        role=row["role"],
+        content=row["content"],
+        name=row["name"],
+        timestamp=to_datetime(row["timestamp"]),
+        metadata=json.loads(row["metadata"]),
+    )
+
+
+def _optional_metadata(text: str | None) -> Metadata | None:
+    return None if text is None else json.loads(text)
+
+
+def row_history(row: sqlite3.Row) -> HistoryEvent:
+    return HistoryEvent(
+        memory_id=row["memory_id"],
+        event=row["event"],
+        old_text=row["old_text"],
+        new_text=row["new_text"],
+        old_metadata=_optional_metadata(row["old_metadata"]),
+        new_metadata=_optional_metadata(row["new_metadata"]),
+        time=to_datetime(row["time"]),
+        request_id=row["request_id"],
+        source_message_ids=json.loads(row["source_message_ids"]),
+    )
+
+
+def row_request(row: sqlite3.Row) -> RequestRecord:
+    scope = None
+    if row["app_id"] is not None:
+        scope = Scope(
+            app_id=row["app_id"],
+            tenant_id=_segment_value(row["tenant_id"]),  # type: ignore[arg-type]
+            agent_id=_segment_value(row["agent_id"]),  # type: ignore[arg-type]
+            run_id=_segment_value(row["run_id"]),  # type: ignore[arg-type]
+        )
+    return RequestRecord(
+        request_id=row["request_id"],
+        operation=row["operation"],
+        scope=scope,
+        outcome=row["outcome"],
+        error=row["error"],
+        latency_ms=row["latency_ms"],
+        time=to_datetime(row["time"]),
+        counts=json.loads(row["counts"]),
+    )
+
+
+def row_store(row: sqlite3.Row) -> StoreRow:
+    return StoreRow(int(row["id"]), row_store_info(row))
+
+
+def row_store_info(row: sqlite3.Row) -> MemoryStoreInfo:
+    return MemoryStoreInfo(
+        name=row["name"],
+        description=row["description"],
+        embedder=row["embedder"],
+        dimension=row["dimension"],
+        created_at=to_datetime(row["created_at"]),
+        audit_retention_days=row["audit_retention_days"],
+        history_retention_days=row["history_retention_days"],
+    )
+
+
+def row_job(row: sqlite3.Row) -> ExtractionJob:
+    return ExtractionJob(
+        job_id=row["seq"],
+        scope=row_scope(row),
+        state=row["state"],
+        attempts=row["attempts"],
+        error=row["error"],
+        raw_output=row["raw_output"],
+        message_ids=json.loads(row["payload"])["message_ids"],
+        request_id=row["request_id"],
+        created_at=to_datetime(row["created_at"]),
+    )
+
+
+def row_memory_row(row: sqlite3.Row) -> MemoryRow:
+    """A full memory row: the memory, its position, store, search context and embedding."""
+    return MemoryRow(
+        position=int(row["seq"]),
+        store_id=int(row["store_id"]),
+        memory=row_memory(row),
+        context=row["context"],
+        embedding=np.frombuffer(row["embedding"], dtype=np.float32),
+    )

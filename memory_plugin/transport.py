@@ -1,0 +1,115 @@
+"""Transports: how a client reaches a service. A call is an operation type and its raw arguments; the transport
+delivers it and returns the result (or raises the service's error).
+
+- :class:`LocalTransport` / :class:`AsyncLocalTransport`: the service runs in this process (an embedded data
+  folder). The async one runs each call on a worker thread (storage and embedding are blocking work), so the event
+  loop is never blocked.
+
+Each transport knows its twin (:meth:`LocalTransport.twin`): the same service reached the other way, so a store
+can be used from sync and async code alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from .extraction import Extractor
+from .models import MemoryStoreInfo
+from .ops import Operation
+from .service import MemoryService
+
+R = TypeVar("R")
+DEFAULT_HOME = ".memory_plugin"
+
+
+def resolve_home(path: str | os.PathLike[str] | None) -> Path:
+    """The data folder: ``path``, else ``$MEMORY_PLUGIN_HOME``, else ``./.memory_plugin``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("MEMORY_PLUGIN_HOME") or DEFAULT_HOME)
+
+
+class Transport(Protocol):
+    """Blocking calls to a service."""
+
+    @property
+    def location(self) -> str: ...
+    def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R: ...
+    def create_store(
+        self, raw: Mapping[str, Any], embedder: object, extractor: Extractor | None
+    ) -> MemoryStoreInfo: ...
+    def open_store(self, name: str, embedder: object, extractor: Extractor | None) -> MemoryStoreInfo: ...
+    def close(self) -> None: ...
+    def twin(self) -> AsyncTransport: ...
+
+
+class AsyncTransport(Protocol):
+    """Awaitable calls to a service."""
+
+    @property
+    def location(self) -> str: ...
+    async def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R: ...
+    async def create_store(
+        self, raw: Mapping[str, Any], embedder: object, extractor: Extractor | None
+    ) -> MemoryStoreInfo: ...
+    async def open_store(self, name: str, embedder: object, extractor: Extractor | None) -> MemoryStoreInfo: ...
+    async def close(self) -> None: ...
+    def twin(self) -> Transport: ...
+
+
+class LocalTransport:
+    """Calls straight into a :class:`MemoryService` of this process."""
+
+    def __init__(self, service: MemoryService) -> None:
+        self.service = service
+
+    @property
+    def location(self) -> str:
+        return str(self.service.folder.path)
+
+    def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R:
+        return self.service.execute(op, raw)
+
+    def create_store(self, raw: Mapping[str, Any], embedder: object, extractor: Extractor | None) -> MemoryStoreInfo:
+        return self.service.create_store(raw, embedder, extractor)
+
+    def open_store(self, name: str, embedder: object, extractor: Extractor | None) -> MemoryStoreInfo:
+        return self.service.open_store(name, embedder, extractor)
+
+    def close(self) -> None:
+        self.service.close()
+
+    def twin(self) -> AsyncLocalTransport:
+        return AsyncLocalTransport(self.service)
+
+
+class AsyncLocalTransport:
+    """Calls into a :class:`MemoryService` of this process on worker threads (``asyncio.to_thread``)."""
+
+    def __init__(self, service: MemoryService) -> None:
+        self.service = service
+
+    @property
+    def location(self) -> str:
+        return str(self.service.folder.path)
+
+    async def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R:
+        return await asyncio.to_thread(self.service.execute, op, raw)
+
+    async def create_store(
+        self, raw: Mapping[str, Any], embedder: object, extractor: Extractor | None
+    ) -> MemoryStoreInfo:
+        return await asyncio.to_thread(self.service.create_store, raw, embedder, extractor)
+
+    async def open_store(self, name: str, embedder: object, extractor: Extractor | None) -> MemoryStoreInfo:
+        return await asyncio.to_thread(self.service.open_store, name, embedder, extractor)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self.service.close)
+
+    def twin(self) -> LocalTransport:
+        return LocalTransport(self.service)
