@@ -9,16 +9,23 @@ from .aio import AsyncMemoryClient, AsyncMemoryStore
 from .client import MemoryClient, MemoryStore
 from .embedding import Embedder
 from .errors import (
+    AuthenticationError,
     ClientClosedError,
+    ConnectionFailedError,
     EmbeddingError,
     EmbeddingMismatchError,
     ExtractionError,
+    ForbiddenError,
     InvalidArgumentError,
     InvalidScopeError,
+    KeyNotFoundError,
     MemoryNotFoundError,
     MemoryPluginError,
     MemoryStoreExistsError,
     MemoryStoreNotFoundError,
+    RateLimitedError,
+    RequestRefusedError,
+    RequestTooLargeError,
     StorageError,
     StoreLockedError,
 )
@@ -52,6 +59,13 @@ from .scope import Scope
 from .settings import Settings
 
 __all__ = [
+    "RequestTooLargeError",
+    "RequestRefusedError",
+    "RateLimitedError",
+    "KeyNotFoundError",
+    "ForbiddenError",
+    "ConnectionFailedError",
+    "AuthenticationError",
     "AddResult",
     "AsyncMemoryClient",
     "AsyncMemoryStore",

@@ -32,9 +32,8 @@ from .models import (
     SearchResults,
 )
 from .scope import Scope
-from .service import MemoryService
 from .settings import Settings
-from .transport import AsyncLocalTransport, AsyncTransport, resolve_home
+from .transport import AsyncTransport, connect_async
 
 R = TypeVar("R")
 ScopeLike = Union[Scope, Mapping[str, Any], str]
@@ -249,38 +248,59 @@ class AsyncMemoryStore:
 
 
 class AsyncMemoryClient:
-    """Memory stores in one data folder, embedded in this process.
+    """Memory stores in one data folder embedded in this process, or on a memory server (``endpoint=``).
 
     Args:
         path: the data folder (default ``$MEMORY_PLUGIN_HOME`` or ``./.memory_plugin``). One process owns it.
+        endpoint: a memory server's URL (``memory-plugin serve``), e.g. ``http://127.0.0.1:8080``; default
+            ``$MEMORY_PLUGIN_ENDPOINT`` when no ``path`` is given. The same API, over HTTP: many processes (a web
+            app's workers) share one memory.
+        access_key_id, access_key_secret: the access key for ``endpoint`` (``memory-plugin keys create``);
+            default ``$MEMORY_PLUGIN_ACCESS_KEY_ID`` / ``$MEMORY_PLUGIN_ACCESS_KEY_SECRET``.
         embedder: default embedder for stores (``None``: local all-MiniLM-L6-v2; or a LangChain ``Embeddings``,
-            LlamaIndex ``BaseEmbedding``, Chroma ``EmbeddingFunction``, callable, or :class:`Embedder`).
-        extractor: default :class:`Extractor` (``None``: one memory per user/assistant turn, no LLM).
+            LlamaIndex ``BaseEmbedding``, Chroma ``EmbeddingFunction``, callable, or :class:`Embedder`). Embedded
+            only: a server's stores run with the server's configuration.
+        extractor: default :class:`Extractor` (``None``: one memory per user/assistant turn, no LLM). Embedded only.
+        settings: engine :class:`Settings`. Embedded only.
+        timeout: seconds a call to a memory server may take (``flush`` waits its own timeout on top).
 
     Raises:
         StoreLockedError: another process (or client) holds the folder.
+        InvalidArgumentError: both a path and an endpoint, a bad endpoint, or a missing access key.
 
     Example:
         >>> with AsyncMemoryClient(path="./agent-memory") as client:  # doctest: +SKIP
         ...     store = client.create_memory_store("agent_memory", description="Agent long-term memory")
+        >>> remote = AsyncMemoryClient(endpoint="http://127.0.0.1:8080", access_key_id="mpk_...",
+        ...                       access_key_secret="...")  # doctest: +SKIP
     """
 
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
         *,
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        access_key_secret: str | None = None,
         embedder: object = None,
         extractor: Extractor | None = None,
         settings: Settings | None = None,
+        timeout: float = 60.0,
     ) -> None:
-        self._transport: AsyncTransport = AsyncLocalTransport(
-            MemoryService.embedded(resolve_home(path), settings, embedder, extractor)
-        )
+        self._transport: AsyncTransport = connect_async(
+            path, endpoint=endpoint, access_key_id=access_key_id, access_key_secret=access_key_secret,
+            embedder=embedder, extractor=extractor, settings=settings, timeout=timeout,
+        )  # fmt: skip
 
     @property
     def path(self) -> Path:
-        """Where this client's memory lives: its data folder."""
+        """Where this client's memory lives: its data folder (or, for a remote client, the server's URL)."""
         return Path(self._transport.location)
+
+    @property
+    def location(self) -> str:
+        """The data folder, or the memory server's URL."""
+        return self._transport.location
 
     @property
     def transport(self) -> AsyncTransport:

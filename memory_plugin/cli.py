@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     stores.add_argument("--history-retention-days", type=int)
     stores.add_argument("--delete", metavar="NAME")
 
+    serve = command("serve", "serve the data folder over HTTP (memory server)", None)
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1; others need access keys)")
+    serve.add_argument("--port", type=int, help="port (default 8080)")
+    serve.add_argument("--config", type=Path, help="TOML file: stores' embedder and extractor, limits, keys file")
+
     from .server.keys_cli import add_keys_commands  # the server's commands; they open keys.db, never the record
 
     add_keys_commands(commands)
@@ -338,6 +343,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .server.keys_cli import run_keys_command
 
             rows, cursor = run_keys_command(args)
+        elif args.command == "serve":
+            from .server.serve import load_config, serve
+
+            serve(load_config(resolve_home(args.path), args.config, host=args.host, port=args.port))
+            return 0
         else:
             rows, cursor = _run_on_folder(args)
     except (UsageError, MemoryPluginError) as e:

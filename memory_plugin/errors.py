@@ -11,7 +11,12 @@ from typing import ClassVar
 
 
 class MemoryPluginError(Exception):
-    """Root of every error this library raises on purpose."""
+    """Root of every error this library raises on purpose. ``request_id`` is the audit record's id when the call
+    that failed was audited (e.g. to find it in ``store.requests()``); ``http_status`` is how a memory server
+    answers it (the remote client raises the same class again)."""
+
+    request_id: str | None = None
+    http_status: ClassVar[int] = 500
 
 
 class InvalidArgumentError(MemoryPluginError, ValueError):
@@ -19,6 +24,8 @@ class InvalidArgumentError(MemoryPluginError, ValueError):
 
     Nothing is written when this is raised.
     """
+
+    http_status: ClassVar[int] = 400
 
     def __init__(self, field: str, problem: str) -> None:
         self.field = field
@@ -33,25 +40,37 @@ class InvalidScopeError(InvalidArgumentError):
 class MemoryNotFoundError(MemoryPluginError, LookupError):
     """No memory with that id exists in the given scope (it may exist elsewhere; that is never revealed)."""
 
+    http_status: ClassVar[int] = 404
+
 
 class MemoryStoreNotFoundError(MemoryPluginError, LookupError):
     """No memory store with that name exists in this data folder."""
+
+    http_status: ClassVar[int] = 404
 
 
 class MemoryStoreExistsError(MemoryPluginError, ValueError):
     """A memory store with that name already exists."""
 
+    http_status: ClassVar[int] = 409
+
 
 class StoreLockedError(MemoryPluginError, RuntimeError):
     """Another process (or another client in this process) owns the data folder."""
+
+    http_status: ClassVar[int] = 503
 
 
 class EmbeddingMismatchError(MemoryPluginError, ValueError):
     """The embedder given does not match the one that built the memory store (name or dimension)."""
 
+    http_status: ClassVar[int] = 409
+
 
 class EmbeddingError(MemoryPluginError, RuntimeError):
     """The embedder failed or returned something that is not a vector per text."""
+
+    http_status: ClassVar[int] = 503
 
 
 class ExtractionError(MemoryPluginError, RuntimeError):
@@ -60,6 +79,8 @@ class ExtractionError(MemoryPluginError, RuntimeError):
     ``raw_output`` is what the LLM answered, if that was the problem; ``retryable`` is False when running the
     same job again cannot help (a background job is then marked failed at once, see ``extraction_status()``).
     """
+
+    http_status: ClassVar[int] = 503
 
     def __init__(self, message: str, *, raw_output: str | None = None, retryable: bool = True) -> None:
         super().__init__(message)
@@ -70,16 +91,24 @@ class ExtractionError(MemoryPluginError, RuntimeError):
 class StorageError(MemoryPluginError, OSError):
     """The data folder could not be read or written (disk full, read-only folder, corrupt file)."""
 
+    http_status: ClassVar[int] = 503
+
 
 class ClientClosedError(MemoryPluginError, RuntimeError):
     """The client was closed; open a new one."""
 
+    http_status: ClassVar[int] = 503
+
+
+class ConnectionFailedError(MemoryPluginError, ConnectionError):
+    """A memory server could not be reached, or answered something that is not an answer of ours."""
+
+    http_status: ClassVar[int] = 503
+
 
 class RequestRefusedError(MemoryPluginError):
     """Root of the errors a memory server answers with before it runs an operation (authentication, authorisation,
-    abuse limits); ``http_status`` is its HTTP status. No message ever holds a secret."""
-
-    http_status: ClassVar[int] = 500
+    abuse limits). No message ever holds a secret."""
 
 
 class AuthenticationError(RequestRefusedError, PermissionError):
@@ -122,3 +151,13 @@ class KeyNotFoundError(RequestRefusedError, LookupError):
     """No access key with that id exists."""
 
     http_status: ClassVar[int] = 404
+
+
+def error_class(code: str) -> type[MemoryPluginError]:
+    """The error class a memory server names ``code`` (its class name); the root class for a code this version
+    does not know."""
+
+    def subclasses(root: type[MemoryPluginError]) -> list[type[MemoryPluginError]]:
+        return [root, *(sub for child in root.__subclasses__() for sub in subclasses(child))]
+
+    return next((cls for cls in subclasses(MemoryPluginError) if cls.__name__ == code), MemoryPluginError)

@@ -138,7 +138,8 @@ class RequestRecord(_Frozen):
     """The audit record of one public call on a memory store.
 
     ``outcome`` is ``"ok"`` or the error class name; ``scope`` is the scope as given (``None`` if it was
-    unusable); ``counts`` holds figures such as ``memories``, ``messages``, ``hits``, ``items``.
+    unusable); ``counts`` holds figures such as ``memories``, ``messages``, ``hits``, ``items``; ``key_id`` is the
+    access key that made the call through a memory server (``None`` for calls in the same process).
     """
 
     request_id: str
@@ -149,6 +150,7 @@ class RequestRecord(_Frozen):
     latency_ms: float
     time: datetime
     counts: dict[str, int] = Field(default_factory=dict)
+    key_id: str | None = None
 
 
 class MemoryStoreInfo(_Frozen):

@@ -17,13 +17,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from .errors import InvalidArgumentError
 from .extraction import Extractor
 from .models import MemoryStoreInfo
 from .ops import Operation
 from .service import MemoryService
+from .settings import Settings
 
 R = TypeVar("R")
 DEFAULT_HOME = ".memory_plugin"
+ENDPOINT_ENV = "MEMORY_PLUGIN_ENDPOINT"
 
 
 def resolve_home(path: str | os.PathLike[str] | None) -> Path:
@@ -59,6 +62,53 @@ class AsyncTransport(Protocol):
     async def open_store(self, name: str, embedder: object, extractor: Extractor | None) -> MemoryStoreInfo: ...
     async def close(self) -> None: ...
     def twin(self) -> Transport: ...
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None, access_key_id: str | None = None,
+    access_key_secret: str | None = None, embedder: object = None, extractor: Extractor | None = None,
+    settings: Settings | None = None, timeout: float = 60.0,
+) -> Transport:  # fmt: skip
+    """The transport a client uses: a memory server when ``endpoint`` (or ``$MEMORY_PLUGIN_ENDPOINT``, when no
+    ``path`` is given) names one, else the data folder ``path`` in this process.
+
+    Raises:
+        InvalidArgumentError: both a path and an endpoint, or what only an embedded client takes (``embedder``,
+            ``extractor``, ``settings``) with an endpoint.
+    """
+    endpoint = _remote(path, endpoint, embedder, extractor, settings)
+    if endpoint is not None:
+        from .remote import Endpoint, HttpTransport
+
+        return HttpTransport(Endpoint.of(endpoint, access_key_id, access_key_secret, timeout))
+    return LocalTransport(MemoryService.embedded(resolve_home(path), settings, embedder, extractor))
+
+
+def connect_async(
+    path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None, access_key_id: str | None = None,
+    access_key_secret: str | None = None, embedder: object = None, extractor: Extractor | None = None,
+    settings: Settings | None = None, timeout: float = 60.0,
+) -> AsyncTransport:  # fmt: skip
+    """:func:`connect` for the async client."""
+    endpoint = _remote(path, endpoint, embedder, extractor, settings)
+    if endpoint is not None:
+        from .remote import AsyncHttpTransport, Endpoint
+
+        return AsyncHttpTransport(Endpoint.of(endpoint, access_key_id, access_key_secret, timeout))
+    return AsyncLocalTransport(MemoryService.embedded(resolve_home(path), settings, embedder, extractor))
+
+
+def _remote(path: object, endpoint: str | None, embedder: object, extractor: object, settings: object) -> str | None:
+    if endpoint is None and path is None:
+        endpoint = os.environ.get(ENDPOINT_ENV) or None
+    if endpoint is None:
+        return None
+    if path is not None:
+        raise InvalidArgumentError("endpoint", "give a data folder (path) or a memory server (endpoint), not both")
+    for name, value in (("embedder", embedder), ("extractor", extractor), ("settings", settings)):
+        if value is not None:
+            raise InvalidArgumentError(name, "is set in the memory server's --config; a remote client does not take it")
+    return endpoint
 
 
 class LocalTransport:

@@ -29,6 +29,7 @@ NAMES = {
     "MemoryClient": "AsyncMemoryClient",
     "Transport": "AsyncTransport",
     "LocalTransport": "AsyncLocalTransport",
+    "connect": "connect_async",
 }
 # Calls that reach the service (or another awaited method) and must be awaited.
 AWAITED = re.compile(

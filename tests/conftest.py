@@ -8,6 +8,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,25 +68,29 @@ def settings() -> Settings:
     return Settings()
 
 
-@pytest.fixture(params=["embedded"])
+@pytest.fixture(params=["embedded", "http"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Where the memory lives: ``embedded`` (a data folder in this process)."""
+    """Where the memory lives: ``embedded`` (a data folder in this process) or ``http`` (a memory server on
+    loopback, reached with the remote client)."""
     return str(request.param)
 
 
-def open_client(backend: str, path: Path, embedder: Embedder, settings: Settings) -> MemoryClient:
-    assert backend == "embedded"
-    return MemoryClient(path=path, embedder=embedder, settings=settings)
+@contextmanager
+def opened(backend: str, path: Path, embedder: Embedder, settings: Settings, aio: bool = False) -> Iterator[Any]:
+    """A sync (or async) client of ``backend`` over the data folder ``path``; a server runs as long as it is open."""
+    if backend == "embedded":
+        yield (AsyncMemoryClient if aio else MemoryClient)(path=path, embedder=embedder, settings=settings)
+        return
+    from tests.server_harness import running_server
 
-
-def open_async_client(backend: str, path: Path, embedder: Embedder, settings: Settings) -> AsyncMemoryClient:
-    assert backend == "embedded"
-    return AsyncMemoryClient(path=path, embedder=embedder, settings=settings)
+    with running_server(path, embedder, settings) as server:
+        yield server.async_client() if aio else server.client()
 
 
 @pytest.fixture
-def client(tmp_path: Path, fake_embedder: Embedder, settings: Settings, backend: str) -> Iterator[MemoryClient]:
-    with open_client(backend, tmp_path / "data", fake_embedder, settings) as c:
+def client(tmp_path: Path, fake_embedder: Embedder, settings: Settings) -> Iterator[MemoryClient]:
+    """An embedded client (tests of in-process behaviour: extractors, embedders, the worker, storage faults)."""
+    with opened("embedded", tmp_path / "data", fake_embedder, settings) as c, c:
         yield c
 
 
@@ -128,13 +133,14 @@ def api(
 ) -> Iterator[Any]:
     """A memory store named ``conformance`` through the sync API or the async API (same contract), on ``backend``."""
     if request.param == "sync":
-        with open_client(backend, tmp_path / "data", fake_embedder, settings) as c:
+        with opened(backend, tmp_path / "data", fake_embedder, settings) as c, c:
             yield c.create_memory_store("conformance", description="sync")
         return
     loop = request.getfixturevalue("event_loop_thread")
-    client = AsyncAsSync(open_async_client(backend, tmp_path / "data", fake_embedder, settings), loop)
-    yield AsyncAsSync(client.create_memory_store("conformance", description="async"), loop)
-    client.close()
+    with opened(backend, tmp_path / "data", fake_embedder, settings, aio=True) as aio:
+        client = AsyncAsSync(aio, loop)
+        yield AsyncAsSync(client.create_memory_store("conformance", description="async"), loop)
+        client.close()
 
 
 def turn(role: str, content: str, **extra: Any) -> dict[str, Any]:

@@ -41,7 +41,6 @@ client, so the sync and async paths cannot drift.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -49,7 +48,7 @@ from typing import Any, Generic, TypeVar
 
 from ..aio import AsyncMemoryClient
 from ..client import MemoryClient
-from ..errors import InvalidArgumentError, MemoryPluginError, MemoryStoreNotFoundError
+from ..errors import InvalidArgumentError, MemoryStoreNotFoundError
 from ..keys import Secret
 from ..models import AddResult, Memory, MemoryStoreInfo, Page, SearchResults
 from ..scope import Scope
@@ -313,13 +312,7 @@ def _remote(
         raise InvalidArgumentError("instance_name", f"must be a string, got {type(instance_name).__name__}")
 
     def build() -> ClientT:
-        if "endpoint" not in inspect.signature(factory).parameters:
-            raise MemoryPluginError(
-                f"{factory.__name__} cannot reach a memory server in this version of memory-plugin (the remote "
-                "client comes with the memory server); wrap a client instead: "
-                "OTSClient.over(MemoryClient(path=...)) or AsyncOTSClient.over(AsyncMemoryClient(path=...))"
-            )
-        return factory(endpoint=endpoint, access_key_id=key_id, access_key_secret=secret.reveal())  # type: ignore[call-arg]
+        return factory(endpoint=endpoint, access_key_id=key_id, access_key_secret=secret.reveal())
 
     return _Connection(build, True, f"endpoint={endpoint!r}, access_key_id={key_id!r}")
 

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import TypeAdapter
 
@@ -31,6 +31,7 @@ from ..validation import (
 )
 
 R = TypeVar("R")
+Op = TypeVar("Op", bound="Operation[Any]")
 
 # The audit's operation names, as Tablestore spells them; ``requests(operation=...)`` accepts these.
 OPERATION_NAMES = (
@@ -64,6 +65,9 @@ class Codec(Generic[R]):
 
     def decode(self, data: Any) -> R:
         return self._adapter.validate_python(data)
+
+    def json_schema(self) -> dict[str, Any]:
+        return self._adapter.json_schema()
 
 
 class SearchResultsCodec(Codec[SearchResults]):
@@ -120,15 +124,21 @@ class Operation(Generic[R]):
         raise NotImplementedError
 
     @classmethod
-    def from_json(cls, data: object) -> Operation[R]:
+    def from_raw(cls: type[Op], raw: Mapping[str, Any]) -> Op:
+        """:meth:`parse`, refusing arguments that are not fields of this operation (a misspelt ``topk`` must not
+        be silently ignored)."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in raw if k not in allowed)
+        if unknown:
+            raise InvalidArgumentError(unknown[0], f"is not a field of {cls.__name__}; allowed: {sorted(allowed)}")
+        return cast(Op, cls.parse(**{str(k): v for k, v in raw.items()}))
+
+    @classmethod
+    def from_json(cls: type[Op], data: object) -> Op:
         """Parse a JSON object of raw arguments; unknown fields are refused."""
         if not isinstance(data, Mapping):
             raise InvalidArgumentError("body", f"must be a JSON object, got {type(data).__name__}")
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(str(k) for k in data if k not in allowed)
-        if unknown:
-            raise InvalidArgumentError(unknown[0], f"is not a field of {cls.__name__}; allowed: {sorted(allowed)}")
-        return cls.parse(**{str(k): v for k, v in data.items()})
+        return cls.from_raw(data)
 
     def to_json(self) -> dict[str, Any]:
         """This operation's fields as JSON data; :meth:`from_json` reads them back into an equal operation."""

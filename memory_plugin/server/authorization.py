@@ -60,7 +60,7 @@ def authorize(key: KeyRecord, kind: OperationKind, scope: Scope | None = None) -
     """The scope ``key`` may use for an operation of ``kind`` on ``scope``, or :class:`ForbiddenError`.
 
     Args:
-        key: the verified key (see :func:`memory_plugin.server.auth.verify`).
+        key: the verified key (see :func:`memory_plugin.signing.verify`).
         kind: ``read`` (search, list, get, history, messages, requests, store info), ``write`` (add, update,
             delete, delete_all, clear_messages), ``store-admin`` (create / update / delete a store, prune, retry
             failed extraction) or ``key-admin`` (create, list, revoke keys).

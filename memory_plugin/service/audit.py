@@ -24,6 +24,7 @@ class AuditRecord:
     started: float = field(default_factory=time.perf_counter)
     counts: dict[str, int] = field(default_factory=dict)
     written: bool = False
+    key_id: str | None = None
 
     def write(self, tx: RecordWriter, outcome: str = "ok", error: str | None = None) -> None:
         try:
@@ -40,6 +41,7 @@ class AuditRecord:
                 error=error,
                 latency_ms=(time.perf_counter() - self.started) * 1000,
                 counts=dict(self.counts),
+                key_id=self.key_id,
             )
         )
         self.written = True

@@ -15,6 +15,9 @@ from ..storage.base import RecordStore, StoreRow, VectorIndex
 from ..validation import check_store_name
 from .ingest import StoreHandle
 
+# A memory server's configuration: the embedder and extractor a store runs with, by store name.
+StoreSetup = Callable[[str], tuple[object, Extractor | None]]
+
 
 class StoreCatalog:
     """Stores by name. Opening a store checks that the embedder is the one that built it and warms it up (a model
@@ -23,13 +26,16 @@ class StoreCatalog:
 
     def __init__(
         self, record: RecordStore, index: VectorIndex, default_embedder: object, default_extractor: Extractor,
-        on_open: Callable[[], None],
+        on_open: Callable[[], None], setup: StoreSetup | None = None,
     ) -> None:  # fmt: skip
         self._record = record
         self._index = index
         self._default_embedder = default_embedder
         self._default_extractor = default_extractor
         self._on_open = on_open
+        # A store opened or created without an explicit embedder and extractor runs with what ``setup(name)`` names
+        # (a memory server's configuration), else with the defaults.
+        self._setup = setup or (lambda name: (None, None))
         self._handles: dict[int, StoreHandle] = {}
         self._lock = threading.Lock()
 
@@ -37,6 +43,8 @@ class StoreCatalog:
         return Embedder.from_any(embedder if embedder is not None else self._default_embedder)
 
     def create(self, op: CreateStore, embedder: object = None, extractor: Extractor | None = None) -> StoreHandle:
+        if embedder is None and extractor is None:
+            embedder, extractor = self._setup(op.name)
         resolved = self._embedder(embedder)
         dimension = resolved.dimension
         resolved.warm_up()
@@ -55,6 +63,8 @@ class StoreCatalog:
             handle = next((h for h in self._handles.values() if h.name == checked), None)
         if handle is not None and embedder is None and extractor is None:
             return handle
+        if handle is None and embedder is None and extractor is None:
+            embedder, extractor = self._setup(checked)
         with self._record.read() as reader:
             row = reader.store(checked)
         if row is None:

@@ -31,7 +31,7 @@ from ..settings import Settings
 from ..storage.folder import DataFolder
 from ..validation import check_store_name
 from .audit import AuditRecord
-from .catalog import StoreCatalog
+from .catalog import StoreCatalog, StoreSetup
 from .ingest import StoreHandle
 from .operations import JobSignal, StoreOperations
 from .worker import ExtractionWorker
@@ -47,14 +47,15 @@ class MemoryService:
     """
 
     def __init__(
-        self, folder: DataFolder, settings: Settings, embedder: object = None, extractor: Extractor | None = None
-    ) -> None:
+        self, folder: DataFolder, settings: Settings, embedder: object = None, extractor: Extractor | None = None,
+        setup: StoreSetup | None = None,
+    ) -> None:  # fmt: skip
         self.folder = folder
         self.settings = settings
         record, index, queue = folder.record, folder.index, folder.queue
         self._gate = OperationGate()
         self._jobs = JobSignal()
-        self.catalog = StoreCatalog(record, index, embedder, extractor or TurnExtractor(), self._store_opened)
+        self.catalog = StoreCatalog(record, index, embedder, extractor or TurnExtractor(), self._store_opened, setup)
         self._worker = ExtractionWorker(record, index, queue, settings, self.catalog, self._jobs, self._prune)
         self._operations = StoreOperations(
             record, index, queue, settings, self.catalog, self._jobs, lambda: self._gate.is_open, self._worker.explain
@@ -65,20 +66,23 @@ class MemoryService:
 
     @classmethod
     def embedded(
-        cls, path: Path, settings: Settings | None = None, embedder: object = None, extractor: Extractor | None = None
-    ) -> MemoryService:
-        """A service owning the data folder ``path`` (SQLite record, embedded Chroma index).
+        cls, path: Path, settings: Settings | None = None, embedder: object = None, extractor: Extractor | None = None,
+        setup: StoreSetup | None = None,
+    ) -> MemoryService:  # fmt: skip
+        """A service owning the data folder ``path`` (SQLite record, embedded Chroma index). ``setup(name)`` gives
+        the embedder and extractor of a store opened without explicit ones (a memory server's configuration).
 
         Raises:
             StoreLockedError: another process (or client) holds the folder.
             StorageError: the folder cannot be created or read.
         """
-        return cls(DataFolder(path), settings or Settings(), embedder, extractor)
+        return cls(DataFolder(path), settings or Settings(), embedder, extractor, setup)
 
     # ---- calls -------------------------------------------------------------------------------------------------
 
-    def execute(self, op_type: type[Operation[R]], raw: Mapping[str, Any]) -> R:
-        """Parse ``raw`` into an ``op_type`` operation and execute it; store operations are audited, refusals too.
+    def execute(self, op_type: type[Operation[R]], raw: Mapping[str, Any], caller: str | None = None) -> R:
+        """Parse ``raw`` into an ``op_type`` operation and execute it; store operations are audited, refusals too,
+        with ``caller`` (the access key of a call through a memory server).
 
         Raises:
             InvalidArgumentError, InvalidScopeError: bad input (nothing is written).
@@ -86,21 +90,31 @@ class MemoryService:
         """
         with self._gate.call():
             if issubclass(op_type, StoreOperation):
-                return cast(R, self._store_call(op_type, raw))
-            return cast(R, self._store_lifecycle(op_type.parse(**raw)))
+                return cast(R, self._store_call(op_type, raw, caller))
+            return cast(R, self._store_lifecycle(op_type.from_raw(raw)))
 
     def create_store(
         self, raw: Mapping[str, Any], embedder: object = None, extractor: Extractor | None = None
     ) -> MemoryStoreInfo:
         """Create a store (``raw`` as :class:`CreateStore` takes it) that runs with this embedder and extractor."""
         with self._gate.call():
-            op = CreateStore.parse(**raw)
+            op = CreateStore.from_raw(raw)
             return self.catalog.info_of(self.catalog.create(op, embedder, extractor))
 
     def open_store(self, name: object, embedder: object = None, extractor: Extractor | None = None) -> MemoryStoreInfo:
         """Open an existing store with this embedder and extractor (or the ones it is open with already)."""
         with self._gate.call():
             return self.catalog.info_of(self.catalog.open(name, embedder, extractor))
+
+    def check_ready(self) -> None:
+        """Raise unless the service answers: open, and its record readable (a server's readiness)."""
+        with self._gate.call(), self.folder.record.read() as reader:
+            reader.stores()
+
+    def unfinished_jobs(self) -> dict[str, int]:
+        """Each store's background extraction jobs not finished yet (pending or running), by store name."""
+        with self._gate.call(), self.folder.record.read() as reader:
+            return {row.info.name: reader.unfinished_jobs(row.id) for row in reader.stores()}
 
     def _store_lifecycle(self, op: Operation[Any]) -> Any:
         if isinstance(op, CreateStore):
@@ -115,11 +129,11 @@ class MemoryService:
             return self.catalog.delete(op)
         raise InvalidArgumentError("operation", f"unknown operation {type(op).__name__}")
 
-    def _store_call(self, op_type: type[StoreOperation[Any]], raw: Mapping[str, Any]) -> Any:
+    def _store_call(self, op_type: type[StoreOperation[Any]], raw: Mapping[str, Any], caller: str | None) -> Any:
         store = self.catalog.open(check_store_name(raw.get("store"), "store"))
-        audit = AuditRecord(store.id, op_type.NAME or op_type.__name__, raw.get("scope"))
+        audit = AuditRecord(store.id, op_type.NAME or op_type.__name__, raw.get("scope"), key_id=caller)
         with self._audited(audit):
-            return self._handlers[op_type](store, op_type.parse(**raw), audit)
+            return self._handlers[op_type](store, op_type.from_raw(raw), audit)
 
     @contextmanager
     def _audited(self, audit: AuditRecord) -> Iterator[None]:
@@ -128,6 +142,8 @@ class MemoryService:
             yield
         except BaseException as e:
             outcome = type(e).__name__ if isinstance(e, Exception) else "Interrupted"
+            if isinstance(e, MemoryPluginError):
+                e.request_id = audit.request_id
             try:
                 with self.folder.record.write() as tx:
                     audit.write(tx, outcome, str(e)[:500])

@@ -81,6 +81,7 @@ class AuditEntry:
     error: str | None
     latency_ms: float
     counts: Mapping[str, int]
+    key_id: str | None = None
 
 
 @dataclass(frozen=True)

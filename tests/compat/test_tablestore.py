@@ -1,4 +1,6 @@
-"""The Tablestore SDK's dict API over an embedded MemoryClient (real SQLite and Chroma in a temp folder).
+"""The Tablestore SDK's dict API over an embedded MemoryClient (real SQLite and Chroma in a temp folder), and
+constructed exactly as the seed does it (endpoint, AccessKey ID, AccessKey secret, instance name) against a real
+memory server on loopback.
 
 The seed document's code samples are copied verbatim but for the import and the client construction; the ones
 that name ``mem-001``, an id this store never made, are run as written (and answer "not found", as any store
@@ -16,15 +18,16 @@ import pytest
 
 from memory_plugin import (
     AsyncMemoryClient,
+    ConnectionFailedError,
     InvalidArgumentError,
     InvalidScopeError,
     MemoryClient,
     MemoryNotFoundError,
-    MemoryPluginError,
     MemoryStoreNotFoundError,
 )
 from memory_plugin.compat.tablestore import OPERATIONS, AsyncOTSClient, Call, OTSClient, to_call
 from memory_plugin.embedding import Embedder
+from tests.server_harness import free_port, running_server
 
 SCOPE = {"appId": "app-001", "tenantId": "user-001", "agentId": "assistant", "runId": "session-001"}
 S = {"memoryStoreName": "s", "scope": SCOPE}
@@ -42,15 +45,34 @@ UNIT_FIELDS = {
 }
 
 
+@pytest.fixture(params=["embedded", "server"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path, fake_embedder: Embedder) -> Iterator[Any]:
+    """An embedded MemoryClient, or a running memory server."""
+    if request.param == "embedded":
+        with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+            yield c
+        return
+    with running_server(tmp_path / "data", fake_embedder) as server:
+        yield server
+
+
 @pytest.fixture
-def memory_client(tmp_path: Path, fake_embedder: Embedder) -> Iterator[MemoryClient]:
-    with MemoryClient(path=tmp_path / "data", embedder=fake_embedder) as c:
+def memory_client(deployment: Any) -> Iterator[MemoryClient]:
+    if isinstance(deployment, MemoryClient):
+        yield deployment
+        return
+    with deployment.client() as c:
         yield c
 
 
 @pytest.fixture
-def client(memory_client: MemoryClient) -> OTSClient:
-    return OTSClient.over(memory_client)
+def client(deployment: Any, memory_client: MemoryClient) -> Iterator[OTSClient]:
+    if isinstance(deployment, MemoryClient):
+        yield OTSClient.over(memory_client)
+        return
+    # The seed's own constructor, but for the endpoint: our server's URL and an access key it issued.
+    with OTSClient(deployment.url, deployment.key.key_id, deployment.secret, "instance") as seeded:
+        yield seeded
 
 
 def check_unit(unit: dict[str, Any]) -> None:
@@ -296,6 +318,52 @@ def test_the_async_seed_sample(tmp_path: Path, fake_embedder: Embedder, capsys: 
     assert hit["unit"]["text"] == "使用者偏好簡潔的回答風格" and hit["unit"]["memory_type"] == "fact"
 
 
+def test_the_async_seed_sample_against_a_server(
+    tmp_path: Path, fake_embedder: Embedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_server(tmp_path / "data", fake_embedder) as server:
+        with server.client() as setup:
+            setup.create_memory_store("agent_memory")
+        endpoint, key_id, secret = server.url, server.key.key_id, server.secret
+
+        # fmt: off
+        async def main():  # type: ignore[no-untyped-def]
+            async with AsyncOTSClient(
+                endpoint,
+                key_id,
+                secret,
+                "<instance-name>",
+            ) as client:
+                await client.add_memories({
+                    "memoryStoreName": "agent_memory",
+                    "scope": {
+                        "appId": "app-001",
+                        "tenantId": "user-001",
+                        "agentId": "assistant",
+                        "runId": "session-001",
+                    },
+                    "text": "使用者偏好簡潔的回答風格",
+                })
+
+                result = await client.search_memories({
+                    "memoryStoreName": "agent_memory",
+                    "scope": {
+                        "appId": "app-001",
+                        "tenantId": "user-001",
+                        "agentId": "*",
+                        "runId": "*",
+                    },
+                    "query": "使用者偏好什麼回答風格",
+                    "topK": 5,
+                })
+                print(result)
+
+        asyncio.run(main())
+        # fmt: on
+    printed = capsys.readouterr().out
+    assert printed.startswith("{'results': [") and "'requestId': 'req_" in printed
+
+
 def test_store_management(client: OTSClient) -> None:
     client.create_memory_store({"memoryStoreName": "a"})
     info = client.get_memory_store({"memoryStoreName": "a"})
@@ -402,13 +470,13 @@ def test_over_leaves_the_client_open(memory_client: MemoryClient) -> None:
     assert memory_client.get_memory_store("s").name == "s"  # still usable
 
 
-def test_endpoint_constructor_until_the_remote_client_exists() -> None:
+def test_endpoint_constructor_validates_and_never_shows_the_secret() -> None:
     """The seed constructor is validated at once and keeps the secret out of its repr; it builds the remote
-    MemoryClient on first use, which fails with a clear error until issue 14's remote client lands."""
-    client = OTSClient("http://127.0.0.1:8080", "mpk_abcdefghijklmnopqrst", "the-secret-value", "instance")
+    MemoryClient on first use: a server that is not there is a clear error without the secret."""
+    client = OTSClient(f"http://127.0.0.1:{free_port()}", "mpk_abcdefghijklmnopqrst", "the-secret-value", "instance")
     assert "the-secret-value" not in repr(client) and "mpk_abcdefghijklmnopqrst" in repr(client)
     client.close()  # nothing built yet: nothing to close
-    with pytest.raises(MemoryPluginError, match=r"OTSClient.over\(MemoryClient\(path=...\)\)") as caught:
+    with pytest.raises(ConnectionFailedError) as caught:
         client.list_memory_stores()
     assert "the-secret-value" not in str(caught.value)
     for args, field in (
@@ -419,7 +487,8 @@ def test_endpoint_constructor_until_the_remote_client_exists() -> None:
         with pytest.raises(InvalidArgumentError) as bad:
             OTSClient(*args)  # type: ignore[arg-type]
         assert bad.value.field == field
-    asynchronous = AsyncOTSClient("https://h", "id", "the-secret-value")
+    asynchronous = AsyncOTSClient(f"http://127.0.0.1:{free_port()}", "id", "the-secret-value")
     assert "the-secret-value" not in repr(asynchronous)
-    with pytest.raises(MemoryPluginError, match="AsyncOTSClient.over"):
+    with pytest.raises(ConnectionFailedError) as caught:
         asyncio.run(asynchronous.list_memory_stores())
+    assert "the-secret-value" not in str(caught.value)

@@ -14,7 +14,7 @@ import pytest
 
 from memory_plugin.errors import AuthenticationError
 from memory_plugin.keys import Credentials, KeyRecord, Secret
-from memory_plugin.server.auth import (
+from memory_plugin.signing import (
     ReplayCache,
     canonical_path,
     canonical_query,

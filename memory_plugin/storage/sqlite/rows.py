@@ -108,6 +108,7 @@ def row_request(row: sqlite3.Row) -> RequestRecord:
         latency_ms=row["latency_ms"],
         time=to_datetime(row["time"]),
         counts=json.loads(row["counts"]),
+        key_id=row["key_id"],
     )
 
 

@@ -87,8 +87,13 @@ def _to_version_2(conn: sqlite3.Connection) -> None:
     )
 
 
+def _to_version_3(conn: sqlite3.Connection) -> None:
+    """The audit records which access key made each call through a memory server."""
+    _run(conn, "ALTER TABLE requests ADD COLUMN key_id TEXT")
+
+
 # MIGRATIONS[n] takes a record from version n + 1 to version n + 2.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_2,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_2, _to_version_3)
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 

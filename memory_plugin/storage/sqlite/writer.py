@@ -219,9 +219,9 @@ class SqliteWriter(SqliteReader):
         segments = [None] * 4 if scope is None else [segment_text(v) for v in scope.segments().values()]
         self._conn.execute(
             "INSERT INTO requests (request_id, store_id, operation, app_id, tenant_id, agent_id, run_id, outcome,"
-            " error, latency_ms, time, counts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " error, latency_ms, time, counts, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (entry.request_id, entry.store_id, entry.operation, *segments, entry.outcome, entry.error,
-             entry.latency_ms, now(), dumps(dict(entry.counts))),
+             entry.latency_ms, now(), dumps(dict(entry.counts)), entry.key_id),
         )  # fmt: skip
 
     def set_meta(self, key: str, value: str) -> None:

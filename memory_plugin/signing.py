@@ -74,8 +74,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import quote, unquote_to_bytes
 
-from ..errors import AuthenticationError
-from ..keys import CredentialSource, KeyRecord, Secret, is_key_id
+from .errors import AuthenticationError
+from .keys import CredentialSource, KeyRecord, Secret, is_key_id
 
 ALGORITHM = "HMAC-SHA256"
 DATE_HEADER = "x-mp-date"
@@ -359,7 +359,7 @@ def verify(
     authorization = _single_values(pairs, ["authorization"]).get("authorization")
     if authorization is None:
         raise AuthenticationError(
-            f"missing Authorization header; sign the request ({ALGORITHM}, see memory_plugin.server.auth) or send "
+            f"missing Authorization header; sign the request ({ALGORITHM}, see memory_plugin.signing) or send "
             "'Bearer <key id>.<secret>'"
         )
     scheme, _, rest = authorization.partition(" ")
