@@ -9,13 +9,13 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from memory_plugin import InvalidArgumentError, Scope
+from memory_plugin import Scope
+from memory_plugin.binding import StoreLike, store_views, write_metadata, write_scope
 from memory_plugin.models import Metadata
-from memory_plugin.validation import MAX_LIMIT, check_metadata
+from memory_plugin.validation import MAX_LIMIT
 
 from ._messages import ADAPTER_KEY_PREFIX, in_batches
 from ._stored_messages import from_stored, to_stored_all
-from ._stores import StoreLike, async_store, sync_store
 
 
 class MemoryChatMessageHistory(BaseChatMessageHistory):
@@ -62,16 +62,10 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         metadata: Metadata | None = None,
     ) -> None:
         super().__init__()
-        self._store = sync_store(store)
-        self._astore = async_store(store)
-        self.scope = Scope.parse(scope).require_concrete("MemoryChatMessageHistory")
+        self._store, self._astore = store_views(store, "MemoryChatMessageHistory")
+        self.scope = write_scope(scope, "MemoryChatMessageHistory")
         self._sync = sync
-        self._metadata = check_metadata(metadata)
-        reserved = sorted(key for key in self._metadata if key.startswith(ADAPTER_KEY_PREFIX))
-        if reserved:
-            raise InvalidArgumentError(
-                "metadata", f"keys starting with {ADAPTER_KEY_PREFIX!r} are the adapter's own: {reserved}"
-            )
+        self._metadata = dict(write_metadata(metadata, ADAPTER_KEY_PREFIX))
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
