@@ -115,20 +115,21 @@ class MemoryRetriever(BaseRetriever):
             )
         return replace(options, **changes) if changes else options
 
+    def _search_query(self, query: str, per_call: Mapping[str, Any]) -> tuple[str, RecallOptions] | None:
+        """The search query and options of one call, or ``None`` when the query is blank."""
+        options, text = self._options(per_call), recall_query(query)
+        return (text, options) if text else None
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
-        chosen, text = self._options(options), recall_query(query)
-        if not text:
-            return []
-        store, _ = store_views(self.store)
-        return [to_document(h) for h in _recall.search(store, self.scope, text, chosen)]
+        recall = self._search_query(query, options)
+        hits = _recall.search(store_views(self.store)[0], self.scope, *recall) if recall else []
+        return [to_document(h) for h in hits]
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
-        chosen, text = self._options(options), recall_query(query)
-        if not text:
-            return []
-        _, store = store_views(self.store)
-        return [to_document(h) for h in await _recall.asearch(store, self.scope, text, chosen)]
+        recall = self._search_query(query, options)
+        hits = await _recall.asearch(store_views(self.store)[1], self.scope, *recall) if recall else []
+        return [to_document(h) for h in hits]

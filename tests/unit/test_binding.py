@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from memory_plugin import InvalidArgumentError, InvalidScopeError, Memory, Scope, SearchHit
+from memory_plugin import InvalidArgumentError, InvalidScopeError, Scope, SearchHit
 from memory_plugin.binding import (
     DEFAULT_READ_SCOPE,
     RecallOptions,
@@ -18,23 +18,13 @@ from memory_plugin.binding import (
     write_metadata,
     write_scope,
 )
+from tests.conftest import memory_value
 
 RUN = Scope(app_id="app", tenant_id="u1", agent_id="bot", run_id="s1")
 
 
 def hit(text: str, score: float, **metadata: Any) -> SearchHit:
-    now = datetime(2024, 3, 1, tzinfo=timezone.utc)
-    memory = Memory(
-        id=f"mem_{text.replace(' ', '_')}",
-        text=text,
-        scope=RUN,
-        memory_type="fact",
-        metadata=metadata,
-        created_at=now,
-        updated_at=now,
-        event_time=now,
-    )
-    return SearchHit(memory=memory, score=score)
+    return SearchHit(memory=memory_value(text, metadata=metadata), score=score)
 
 
 @pytest.mark.parametrize(
@@ -58,28 +48,17 @@ def test_bad_recall_options_fail_when_made_naming_the_option(options: dict[str, 
     assert error.value.field == field
 
 
-def test_recall_options_keep_their_positional_order() -> None:
+def test_recall_options_keep_their_positional_order_and_a_callers_lists_cannot_change_them() -> None:
     # langchain_memory_plugin.RecallOptions(top_k, min_score, memory_types, filters, rerank) is public API.
-    options = RecallOptions(3, 0.2, "fact", {"source": "chat"}, False)
+    types, filters = ["fact"], {"source": ["chat"]}
+    options = RecallOptions(3, 0.2, types, filters, False)
     assert (options.top_k, options.min_score, options.rerank) == (3, 0.2, False)
+    types.append("event")
+    filters["source"].append("mail")
+    options.search_arguments()["filters"]["source"].append("leaked")  # each search gets arguments of its own
     assert options.search_arguments() == {
         "top_k": 3,
         "rerank": False,
-        "memory_types": ["fact"],
-        "filters": {"source": ["chat"]},
-    }
-
-
-def test_a_callers_lists_changed_later_do_not_change_recall() -> None:
-    types, filters = ["fact"], {"source": ["chat"]}
-    options = RecallOptions(memory_types=types, filters=filters)
-    types.append("event")
-    filters["source"].append("mail")
-    first = options.search_arguments()
-    first["filters"]["source"].append("leaked")
-    assert options.search_arguments() == {
-        "top_k": 5,
-        "rerank": True,
         "memory_types": ["fact"],
         "filters": {"source": ["chat"]},
     }

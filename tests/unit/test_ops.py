@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from memory_plugin import InvalidArgumentError, InvalidScopeError, ops
 from memory_plugin.models import AddResult, Memory, Page, SearchHit, SearchResults, Usage
 from memory_plugin.scope import Scope
-from tests.conftest import SCOPE
+from tests.conftest import SCOPE, memory_value
 
 WHEN = datetime(2024, 5, 9, 12, 0, tzinfo=timezone.utc)
 EXAMPLES: list[tuple[type[ops.Operation[Any]], dict[str, Any]]] = [
@@ -114,8 +114,7 @@ def test_raw_json_refuses_what_json_cannot_carry() -> None:
 
 
 def memory(text: str) -> Memory:
-    return Memory(id="mem_1", text=text, scope=SCOPE, memory_type="fact", created_at=WHEN, updated_at=WHEN,
-                  event_time=WHEN, metadata={"a": 1})  # fmt: skip
+    return memory_value(text, metadata={"a": 1})
 
 
 def test_result_codecs_read_back_what_they_wrote() -> None:
