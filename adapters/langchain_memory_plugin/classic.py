@@ -20,6 +20,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ConfigDict, Field, field_validator
 
 from memory_plugin import Scope, binding
+from memory_plugin.models import every_page
+from memory_plugin.validation import MAX_LIMIT
 
 from . import _recall
 from ._messages import to_engine_messages
@@ -125,13 +127,8 @@ class MemoryPluginMemory(BaseMemory):
         store, _ = binding.store_views(self.store)
         store.flush()
         store.clear_messages(self.scope)
-        ids, cursor = [], None
-        while True:
-            page = store.list(self.scope, limit=100, cursor=cursor)
-            ids += [m.id for m in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        pages = every_page(lambda cursor: store.list(self.scope, limit=MAX_LIMIT, cursor=cursor))
+        ids = [memory.id for page in pages for memory in page.items]  # all read before any is deleted
         for memory_id in ids:
             store.delete(self.scope, memory_id)
 

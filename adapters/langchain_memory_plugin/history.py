@@ -11,7 +11,7 @@ from langchain_core.messages import BaseMessage
 
 from memory_plugin import Scope
 from memory_plugin.binding import StoreLike, store_views, write_metadata, write_scope
-from memory_plugin.models import Metadata
+from memory_plugin.models import Metadata, every_page
 from memory_plugin.validation import MAX_LIMIT
 
 from ._messages import ADAPTER_KEY_PREFIX, in_batches
@@ -70,14 +70,8 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """All messages of the scope, oldest first."""
-        result: list[BaseMessage] = []
-        cursor = None
-        while True:
-            page = self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor)
-            result += [from_stored(m) for m in page.items]
-            if page.next_cursor is None:
-                return result
-            cursor = page.next_cursor
+        pages = every_page(lambda cursor: self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor))
+        return [from_stored(message) for page in pages for message in page.items]
 
     async def aget_messages(self) -> list[BaseMessage]:
         # The async engine API runs each call on a worker thread too; one thread for all pages is the same.

@@ -22,7 +22,7 @@ from langgraph.store.base import (
 
 from memory_plugin import ExtractionError, Memory, Scope
 from memory_plugin.binding import StoreLike, recall_query, store_views
-from memory_plugin.models import Metadata
+from memory_plugin.models import Metadata, every_page
 from memory_plugin.scope import check_id
 from memory_plugin.validation import MAX_LIMIT, MAX_TOP_K
 
@@ -134,13 +134,11 @@ class MemoryPluginStore(BaseStore):
 
     def _memories(self, target: ns.ReadTarget, extra: dict[str, Any] | None = None) -> Iterator[Memory]:
         scope, filters = target
-        cursor = None
-        while True:
-            page = self._store.list(scope, limit=MAX_LIMIT, cursor=cursor, filters={**filters, **(extra or {})})
+        read_filters = {**filters, **(extra or {})}
+        for page in every_page(
+            lambda cursor: self._store.list(scope, limit=MAX_LIMIT, cursor=cursor, filters=read_filters)
+        ):
             yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     def _find(self, namespace: tuple[str, ...], key: str) -> list[Memory]:
         target = ns.read_target(self._app_id, namespace, exact=True, tenant_label=self._tenant_label)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memory_plugin import InvalidArgumentError, InvalidScopeError, ops
-from memory_plugin.models import AddResult, Memory, Page, SearchHit, SearchResults, Usage
+from memory_plugin.models import AddResult, Memory, Page, SearchHit, SearchResults, Usage, every_page
 from memory_plugin.scope import Scope
 from tests.conftest import SCOPE, memory_value
 
@@ -140,3 +140,16 @@ def test_any_valid_search_round_trips(tenant: Any, query: str, top_k: int, types
     op = ops.Search.parse(store="s", scope=Scope("app", tenant, "*", "*"), query=query, top_k=top_k,
                           memory_types=types or None)  # fmt: skip
     assert ops.Search.from_json(op.to_json()) == op
+
+
+def test_every_page_follows_the_cursor_and_reads_each_page_when_asked_for() -> None:
+    stored = {None: Page[int](items=[1, 2], next_cursor="c1"), "c1": Page[int](items=[3], next_cursor=None)}
+    reads: list[str | None] = []
+
+    def read(cursor: str | None) -> Page[int]:
+        reads.append(cursor)
+        return stored[cursor]
+
+    pages = every_page(read)
+    assert next(pages).items == [1, 2] and reads == [None]
+    assert [page.items for page in pages] == [[3]] and reads == [None, "c1"]
