@@ -53,12 +53,12 @@ class PromptMessages:
 
 @dataclass(frozen=True)
 class Recall:
-    """Where and how to search: a read scope (``"*"`` and id lists allowed) and the recall options. ``on`` is
+    """Where and how to search: a read scope (``"*"`` and id lists allowed) and the recall options. ``enabled`` is
     ``False`` when recall was turned off (a ``recall_top_k`` of 0): then there is nothing to search."""
 
     scope: Scope
     options: RecallOptions
-    on: bool = True
+    enabled: bool = True
 
     @classmethod
     def build(
@@ -81,7 +81,7 @@ class Recall:
         read_scope = Scope.parse(scope, scope_field)
         count = check_int(top_k_field, top_k, min_top_k, MAX_TOP_K)
         # RecallOptions always asks for at least one memory; a count of 0 turns recall off instead.
-        return cls(read_scope, RecallOptions(top_k=max(count, 1), **options), on=count > 0)
+        return cls(read_scope, RecallOptions(top_k=max(count, 1), **options), enabled=count > 0)
 
     def search_call(self, query: str, extra: int = 0) -> StoreCall:
         """The search for ``query``, asking for ``extra`` more hits than ``top_k`` to make up for skipped ones."""
@@ -94,7 +94,7 @@ class Recall:
 
     def plan(self, query: str, in_prompt: PromptMessages = PromptMessages()) -> Plan[list[SearchHit]]:
         """Search for ``query`` and :meth:`select`; no call at all when recall is off or the query is blank."""
-        if not self.on or not recall_query(query):
+        if not self.enabled or not recall_query(query):
             return []
         hits = yield self.search_call(query, in_prompt.size)
         return self.select(hits, in_prompt)

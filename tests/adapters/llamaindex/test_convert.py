@@ -297,5 +297,5 @@ def test_recall_holds_the_options_every_adapter_shares() -> None:
     from memory_plugin.binding import RecallOptions
 
     recall = Recall.build(SCOPE, top_k=3, memory_types="fact")
-    assert recall.options == RecallOptions(top_k=3, memory_types="fact") and recall.on
-    assert not Recall.build(SCOPE, top_k=0, min_top_k=0).on
+    assert recall.options == RecallOptions(top_k=3, memory_types="fact") and recall.enabled
+    assert not Recall.build(SCOPE, top_k=0, min_top_k=0).enabled
