@@ -26,6 +26,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy adapters/langchain_memory_plugin adapters/llama_index_memory_plugin
 
 bench: setup
 	$(BIN)/python benchmarks/engine.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Generic, Literal, TypeVar, Union
 
@@ -192,3 +193,20 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+
+def every_page(read: Callable[[str | None], Page[T]]) -> Iterator[Page[T]]:
+    """Every page of a listing, first to last, each read when it is asked for: ``read(cursor)`` returns the page
+    after ``cursor`` (``None``: the first page).
+
+    Example:
+        >>> pages = every_page(lambda cursor: store.list(scope, limit=100, cursor=cursor))  # doctest: +SKIP
+        >>> ids = [memory.id for page in pages for memory in page.items]  # doctest: +SKIP
+    """
+    cursor = None
+    while True:
+        page = read(cursor)
+        yield page
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

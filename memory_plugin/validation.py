@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 from .models import ROLES, Metadata, MetadataValue
-from .scope import SEGMENTS, check_id
+from .scope import SEGMENTS, check_id, check_string
 
 MAX_TEXT_LENGTH = 32_000
 MAX_MESSAGES = 100
@@ -93,12 +93,7 @@ def check_description(description: object) -> str:
 
 def check_text(field_name: str, text: object) -> str:
     """A memory text or message content: a non-blank string of at most 32,000 characters, no NUL."""
-    if not isinstance(text, str):
-        raise InvalidArgumentError(field_name, f"must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidArgumentError(field_name, "must not be empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidArgumentError(field_name, f"must be at most {MAX_TEXT_LENGTH} characters, got {len(text)}")
+    text = check_string(field_name, text, MAX_TEXT_LENGTH)
     if "\x00" in text:
         raise InvalidArgumentError(field_name, "must not contain NUL characters")
     return text
@@ -244,13 +239,7 @@ def check_bool(field_name: str, value: object) -> bool:
 
 
 def check_query(query: object) -> str:
-    if not isinstance(query, str):
-        raise InvalidArgumentError("query", f"must be a string, got {type(query).__name__}")
-    if not query.strip():
-        raise InvalidArgumentError("query", "must not be empty")
-    if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidArgumentError("query", f"must be at most {MAX_QUERY_LENGTH} characters, got {len(query)}")
-    return query
+    return check_string("query", query, MAX_QUERY_LENGTH)
 
 
 def check_memory_id(value: object) -> str:

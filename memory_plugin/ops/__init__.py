@@ -44,7 +44,7 @@ from .memories import (
     Search,
     UpdateMemory,
 )
-from .stores import STORE_SETTINGS, CreateStore, DeleteStore, GetStore, ListStores, UpdateStore
+from .stores import STORE_SETTINGS, CreateStore, DeleteStore, GetStore, ListStores, NamedStoreOperation, UpdateStore
 
 STORE_LIFECYCLE: tuple[type[Operation[Any]], ...] = (CreateStore, GetStore, ListStores, UpdateStore, DeleteStore)
 STORE_OPERATIONS: tuple[type[StoreOperation[Any]], ...] = (
@@ -90,6 +90,7 @@ __all__ = [
     "ListRequests",
     "ListStores",
     "MemoryOperation",
+    "NamedStoreOperation",
     "Operation",
     "PruneStore",
     "ReadOperation",

@@ -22,15 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..filters import ReadFilter
-from ..models import (
-    ExtractionJob,
-    HistoryEvent,
-    Memory,
-    MemoryStoreInfo,
-    Message,
-    Metadata,
-    RequestRecord,
-)
+from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
 from ..scope import Scope
 
 Vector = npt.NDArray[np.float32]
@@ -94,28 +86,25 @@ class IndexChange:
 
 
 @dataclass(frozen=True)
-class Job:
-    """A background extraction job as the queue hands it out."""
+class NewJob:
+    """A background extraction to queue: the messages (or text) of one ``add`` call, and that call's request id."""
 
-    position: int
-    store_id: int
     scope: Scope
     message_ids: list[str]
     text: str | None
     metadata: Metadata
     timestamp: datetime
     request_id: str
-    attempts: int
 
 
 @dataclass(frozen=True)
-class NewJob:
-    scope: Scope
-    message_ids: list[str]
-    text: str | None
-    metadata: Metadata
-    timestamp: datetime
-    request_id: str
+class Job(NewJob):
+    """A background extraction job as the queue hands it out: where it stands in the queue, its store, and how
+    many attempts it has had."""
+
+    position: int
+    store_id: int
+    attempts: int
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from memory_plugin import (
     SearchResults,
     Settings,
 )
+from memory_plugin.models import every_page
 from tests.conftest import INDEX_PATH, SCOPE, turn
 
 OTHER_TENANT = SCOPE.with_(tenant_id="user-002")
@@ -32,13 +33,8 @@ def settings(request: pytest.FixtureRequest) -> Settings:
 
 
 def everything(api: Any, scope: Scope = TENANT_WIDE) -> list[Any]:
-    items, cursor = [], None
-    while True:
-        page = api.list(scope, limit=100, cursor=cursor)
-        items += page.items
-        if page.next_cursor is None:
-            return items
-        cursor = page.next_cursor
+    pages = every_page(lambda cursor: api.list(scope, limit=100, cursor=cursor))
+    return [item for page in pages for item in page.items]
 
 
 def test_add_messages_keeps_raw_turns_and_makes_one_memory_per_turn(api: Any) -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
 from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope, Settings
+from memory_plugin.models import every_page
 from tests.conftest import INDEX_PATH, AsyncAsSync, make_fake_embedder
 from tests.internals import use_settings
 
@@ -173,17 +174,12 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(read=read_scopes, limit=st.integers(1, 7))
     def list_pages(self, read: Scope, limit: int) -> None:
         seen: list[str] = []
-        cursor = None
-        while True:
-            page = self.store.list(read, limit=limit, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.list(read, limit=limit, cursor=cursor)):
             self._called(read)
             assert len(page.items) <= limit
             seen += [m.id for m in page.items]
             for memory in page.items:
                 assert inside(memory.scope, read)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert len(seen) == len(set(seen))
         assert set(seen) == {i for i, (s, _) in self.model.memories.items() if inside(s, read)}
 
@@ -202,14 +198,9 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(scope=concrete_scopes, limit=st.integers(1, 5))
     def messages(self, scope: Scope, limit: int) -> None:
         contents: list[str] = []
-        cursor = None
-        while True:
-            page = self.store.messages(scope, limit=limit, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.messages(scope, limit=limit, cursor=cursor)):
             self._called(scope)
             contents += [m.content for m in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert contents == self.model.messages.get(scope, [])
 
     @rule(scope=concrete_scopes)
@@ -222,14 +213,9 @@ class StoreMachine(RuleBasedStateMachine):
         read = Scope(app_id=app, tenant_id="*", agent_id="*", run_id="*")
         expected = self.model.calls[app]
         records = []
-        cursor = None
-        while True:
-            page = self.store.requests(read, limit=100, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.requests(read, limit=100, cursor=cursor)):
             self.model.calls[app] += 1
             records += page.items
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert len(records) == expected
         assert all(r.scope is not None and r.scope.app_id == app for r in records)
 
