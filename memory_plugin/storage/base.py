@@ -22,7 +22,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ..filters import ReadFilter
-from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ..models import (
+    ExtractionJob,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    RequestRecord,
+    ScopeSummary,
+    StoreStats,
+)
 from ..scope import Scope
 
 Vector = npt.NDArray[np.float32]
@@ -191,9 +201,27 @@ class RecordReader(Protocol):
     def messages_by_id(self, message_ids: Sequence[str]) -> list[tuple[int, Message]]: ...
     def history(self, store_id: int, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...
     def requests(
-        self, store_id: int, scope: Scope, operation: str | None, before: int | None, limit: int
+        self,
+        store_id: int,
+        scope: Scope,
+        operation: str | None,
+        before: int | None,
+        limit: int,
+        outcome: str | None = None,
+        key_id: str | None = None,
     ) -> list[tuple[int, RequestRecord]]:
-        """Audit records newest first: those of ``scope`` and the store-level ones (no scope)."""
+        """Audit records newest first: those of ``scope`` and the store-level ones (no scope); ``outcome`` is
+        ``ok``, ``error`` (any failure) or an error class name."""
+        ...
+
+    def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
+        """The distinct values of the ``level`` segment inside ``scope``, after ``after`` in id order, with the
+        memories and messages each holds."""
+        ...
+
+    def stats(self, store_id: int, scope: Scope) -> StoreStats: ...
+    def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
+        """(time, operation, outcome, latency ms) of the audited calls of ``scope`` since ``since``."""
         ...
 
     # background work

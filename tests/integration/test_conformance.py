@@ -373,3 +373,44 @@ def test_clear_messages_empties_one_run_and_keeps_memories(api: Any) -> None:
     assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
     operations = [r.operation for r in api.requests(SCOPE.with_(run_id="*"), operation="DeleteMessages").items]
     assert operations == ["DeleteMessages", "DeleteMessages"]
+
+
+def test_scopes_stats_and_activity_summarise_a_read_scope(api: Any) -> None:
+    api.add(SCOPE, messages=[turn("user", "tea please"), turn("assistant", "Noted")])
+    api.add(OTHER_RUN, text="a fact of run two")
+    api.add(OTHER_TENANT, text="another user's fact", metadata={"kind": "x"})
+    everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
+    tenants = api.scopes(everyone)
+    assert [(s.id, s.memories, s.messages) for s in tenants.items] == [("user-001", 3, 2), ("user-002", 1, 0)]
+    assert tenants.next_cursor is None and all(s.last_active is not None for s in tenants.items)
+    first = api.scopes(everyone, limit=1)
+    assert [s.id for s in first.items] == ["user-001"]
+    assert [s.id for s in api.scopes(everyone, cursor=first.next_cursor).items] == ["user-002"]
+    runs = api.scopes(TENANT_WIDE, level="run_id")
+    assert [(s.id, s.memories) for s in runs.items] == [("session-001", 2), ("session-002", 1)]
+    stats = api.stats(everyone)
+    assert (stats.memories, stats.messages, stats.tenants) == (4, 2, 2)
+    assert stats.memory_types == {"message": 2, "fact": 2} and stats.failed_jobs == 0
+    assert api.stats(TENANT_WIDE).tenants == 1
+    [minute] = api.activity(everyone, minutes=5)
+    assert minute.requests >= 3 and minute.errors == 0 and minute.operations["AddMemories"] == 3
+    assert 0 <= minute.p50_ms <= minute.p95_ms
+    for bad, field in (({"level": "app_id"}, "level"), ({"cursor": "forged"}, "cursor")):
+        with pytest.raises(InvalidArgumentError) as error:
+            api.scopes(everyone, **bad)
+        assert error.value.field == field
+    with pytest.raises(InvalidArgumentError, match="minutes"):
+        api.activity(everyone, minutes=0)
+
+
+def test_requests_filter_by_outcome(api: Any) -> None:
+    api.add(SCOPE, text="audited")
+    with pytest.raises(MemoryNotFoundError):
+        api.get(SCOPE, "mem_missing")
+    everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
+    assert [r.operation for r in api.requests(everyone, outcome="error").items] == ["GetMemory"]
+    assert [r.outcome for r in api.requests(everyone, outcome="MemoryNotFoundError").items] == ["MemoryNotFoundError"]
+    assert "AddMemories" in [r.operation for r in api.requests(everyone, outcome="ok").items]
+    assert api.requests(everyone, key_id="mpk_nobody").items == []
+    with pytest.raises(InvalidArgumentError, match="outcome"):
+        api.requests(everyone, outcome="no such thing!")
