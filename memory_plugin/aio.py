@@ -122,6 +122,7 @@ class AsyncMemoryStore:
         filters: Mapping[str, Any] | None = None,
         start_time: TimeLike | None = None,
         end_time: TimeLike | None = None,
+        explain: bool = False,
     ) -> SearchResults:
         """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
 
@@ -132,13 +133,14 @@ class AsyncMemoryStore:
         Args:
             top_k: 1-50. memory_types: a type or list of types. filters: ``{key: value or [values]}`` on metadata.
             start_time / end_time: bounds on each memory's ``event_time`` (inclusive).
+            explain: give each hit the ``signals`` behind its score (why it ranked where it did).
 
         Example:
             >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
         """
         return await self._call(
             ops.Search, scope=scope, query=query, top_k=top_k, rerank=rerank, memory_types=memory_types,
-            filters=filters, start_time=start_time, end_time=end_time,
+            filters=filters, start_time=start_time, end_time=end_time, explain=explain,
         )  # fmt: skip
 
     async def list(

@@ -58,6 +58,9 @@ class SearchHit(_Frozen):
 
     memory: Memory
     score: float
+    signals: dict[str, float] | None = None
+    """With ``search(..., explain=True)``: the signals behind the score (``semantic``, ``lexical``, ``speaker``,
+    ``date``, ...; see :mod:`memory_plugin.retrieval`), so a person can see why a memory ranked where it did."""
 
 
 class Usage(_Frozen):

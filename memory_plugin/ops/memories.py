@@ -74,6 +74,7 @@ class Search(ReadOperation[models.SearchResults], route="search", audit="SearchM
     query: str = ""
     top_k: int = 10
     rerank: bool = True
+    explain: bool = False
 
     @classmethod
     def parse(cls, **raw: Any) -> Search:
@@ -85,6 +86,7 @@ class Search(ReadOperation[models.SearchResults], route="search", audit="SearchM
             query=check_query(raw["query"]),
             top_k=check_top_k(raw.get("top_k", 10)),
             rerank=check_bool("rerank", raw.get("rerank", True)),
+            explain=check_bool("explain", raw.get("explain", False)),
         )
 
 

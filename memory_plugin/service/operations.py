@@ -194,10 +194,13 @@ class StoreOperations:
         periods = named_periods(op.query, clock.to_datetime(clock.now()))
         read = _read_filter(store, op)
         outcome = hybrid_search(
-            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods
+            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods, op.explain
         )
         audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
-        hits = [models.SearchHit(memory=m, score=s) for m, s in outcome.hits]
+        signals = outcome.signals or [None] * len(outcome.hits)
+        hits = [
+            models.SearchHit(memory=m, score=s, signals=why) for (m, s), why in zip(outcome.hits, signals, strict=True)
+        ]
         usage = models.Usage(query_tokens=store.embedder.count_tokens(op.query), candidates=outcome.candidates)
         return models.SearchResults(hits, audit.request_id, usage)
 

@@ -23,6 +23,7 @@ from ..filters import ReadFilter
 from ..models import Memory
 from ..query_time import Period, proximity, reach
 from ..retrieval import Candidate, names_speaker, query_terms, rank, terms
+from ..retrieval import explain as explain_signals
 from ..settings import Settings
 from ..storage.base import RecordReader, RecordStore, Vector, VectorIndex
 
@@ -37,6 +38,7 @@ MAX_QUERY_TERMS = 64
 class SearchOutcome:
     hits: list[tuple[Memory, float]]
     candidates: int
+    signals: list[dict[str, float]] | None = None  # per hit, when asked to explain
 
 
 def search_terms(query: str) -> list[str]:
@@ -89,7 +91,7 @@ def _index_positions(
 
 def hybrid_search(
     record: RecordStore, index: VectorIndex, read: ReadFilter, query: str, vector: Vector, top_k: int, rerank: bool,
-    settings: Settings, periods: Sequence[Period] = (),
+    settings: Settings, periods: Sequence[Period] = (), explain: bool = False,
 ) -> SearchOutcome:  # fmt: skip
     """The ``top_k`` best memories allowed by ``read`` for ``query`` (which names ``periods``), with scores per the
     score contract."""
@@ -128,5 +130,11 @@ def hybrid_search(
                 proximity(row.memory.event_time.timestamp(), periods),
             )
         )
-    ranked = rank(candidates, {p: r.memory.text for p, r in rows.items()}, query, top_k, rerank)
-    return SearchOutcome([(rows[p].memory, score) for p, score in ranked], len(candidates))
+    texts = {p: r.memory.text for p, r in rows.items()}
+    ranked = rank(candidates, texts, query, top_k, rerank)
+    hits = [(rows[p].memory, score) for p, score in ranked]
+    if not explain:
+        return SearchOutcome(hits, len(candidates))
+    by_position = {c.position: c for c in candidates}
+    signals = [{**explain_signals(by_position[p], texts[p], query, rerank), "score": s} for p, s in ranked]
+    return SearchOutcome(hits, len(candidates), signals)

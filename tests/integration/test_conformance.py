@@ -414,3 +414,15 @@ def test_requests_filter_by_outcome(api: Any) -> None:
     assert api.requests(everyone, key_id="mpk_nobody").items == []
     with pytest.raises(InvalidArgumentError, match="outcome"):
         api.requests(everyone, outcome="no such thing!")
+
+
+def test_explain_gives_the_signals_behind_each_score(api: Any) -> None:
+    api.add(SCOPE, text="The user drinks coffee every morning")
+    api.add(SCOPE, text="The user has a dog")
+    hits = api.search(SCOPE, "coffee in the morning", explain=True)
+    assert hits[0].memory.text == "The user drinks coffee every morning"
+    for hit in hits:
+        assert hit.signals is not None and hit.signals["score"] == pytest.approx(hit.score)
+        assert {"semantic", "lexical"} <= set(hit.signals) and all(isinstance(v, float) for v in hit.signals.values())
+    assert hits[0].signals["lexical"] > 0  # it shares words with the query
+    assert all(hit.signals is None for hit in api.search(SCOPE, "coffee"))
