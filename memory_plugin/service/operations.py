@@ -197,9 +197,9 @@ class StoreOperations:
             self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods, op.explain
         )
         audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
-        signals = outcome.signals or [None] * len(outcome.hits)
         hits = [
-            models.SearchHit(memory=m, score=s, signals=why) for (m, s), why in zip(outcome.hits, signals, strict=True)
+            models.SearchHit(memory=memory, score=score, signals=outcome.signals[i] if outcome.signals else None)
+            for i, (memory, score) in enumerate(outcome.hits)
         ]
         usage = models.Usage(query_tokens=store.embedder.count_tokens(op.query), candidates=outcome.candidates)
         return models.SearchResults(hits, audit.request_id, usage)
