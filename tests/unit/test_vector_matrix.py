@@ -234,7 +234,7 @@ def test_readers_never_see_half_of_a_change() -> None:
     reader seeing both versions would count too many); concurrent readers always see exactly one version each."""
     rng = np.random.default_rng(3)
     count = 30
-    matrix = VectorMatrix(1, DIMENSION, min_tail_rows=16)
+    matrix = VectorMatrix(1, DIMENSION, min_tail_rows=100)  # three versions fit the tail, the fourth merges
 
     def version(number: int) -> MatrixRows:
         return rows_of([Row(f"mem-{i}", number * count + i, ("app", "t1", "a", "r"), "fact", 0.0, v)
