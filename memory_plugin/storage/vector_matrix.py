@@ -568,6 +568,10 @@ class VectorMatrices:
     def holds(self, store_id: int) -> bool:
         return store_id in self._held
 
+    def held(self) -> list[int]:
+        """The stores held."""
+        return list(self._held)
+
     def wants(self, store_id: int) -> bool:
         """The store is not held and may fit in the room left."""
         if store_id in self._held:
