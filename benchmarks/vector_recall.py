@@ -77,9 +77,11 @@ from memory_plugin import Embedder, MemoryClient, MemoryStore, Scope
 from memory_plugin import search as engine_search
 from memory_plugin.embedding import DEFAULT_DIMENSION, DEFAULT_MODEL_NAME, local_embedder
 from memory_plugin.filters import ReadFilter, memory_sql
+from memory_plugin.query_time import proximity
 from memory_plugin.retrieval import Candidate, names_speaker, rank, terms
+from memory_plugin.storage.matrix_feed import MatrixFeed
 from memory_plugin.storage.record import Record, row_memory
-from memory_plugin.storage.vector_matrix import MatrixRows, VectorMatrices
+from memory_plugin.storage.vector_matrix import MatrixRows
 
 APP = "recall-app"
 POOL = 40  # the vector candidates hybrid_search asks for with top_k=10
@@ -283,36 +285,6 @@ def fill(store: MemoryStore, dataset: Dataset) -> None:
             log(f"  fill: {number}/{len(dataset.writes)} add calls")
 
 
-def record_batches(record: Record, store_id: int, dimension: int) -> Iterator[MatrixRows]:
-    """The store's memories as matrix rows, read in batches by position (what the lead wires at first use)."""
-    last = 0
-    while True:
-        with record.reading() as conn:
-            rows = conn.execute(
-                "SELECT seq, id, app_id, tenant_id, agent_id, run_id, memory_type, event_time, embedding"
-                " FROM memories WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (store_id, last, LOAD_BATCH),
-            ).fetchall()
-        if not rows:
-            return
-        yield MatrixRows.from_rows(rows, dimension)
-        last = int(rows[-1]["seq"])
-
-
-def record_vectors(record: Record) -> Callable[[int, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """The record's float32 vectors by position: what re-scores an int8 matrix's candidates."""
-
-    def read(store_id: int, seqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        marks = ",".join("?" * len(seqs))
-        with record.reading() as conn:
-            rows = conn.execute(f"SELECT seq, embedding FROM memories WHERE seq IN ({marks})", seqs.tolist())
-            found = rows.fetchall()
-        vectors = np.frombuffer(b"".join(r[1] for r in found), dtype=np.float32).reshape(len(found), -1)
-        return np.array([r[0] for r in found], dtype=np.int64), vectors
-
-    return read
-
-
 def chroma_floor(folder: Path, reference: Reference, hnsw: dict[str, Any]) -> Any:
     """A bare Chroma collection holding the same vectors, with the tenant as metadata."""
     import chromadb
@@ -395,15 +367,15 @@ def chroma_candidates(collection: Any, vector: np.ndarray, tenant: str | None) -
     return [int(i) for i in result["ids"][0]]
 
 
-def matrix_candidates(matrices: VectorMatrices, read: ReadFilter, vector: np.ndarray) -> list[int]:
-    found = matrices.nearest(read, vector, POOL)
+def matrix_candidates(feed: MatrixFeed, read: ReadFilter, vector: np.ndarray) -> list[int]:
+    found = feed.nearest(read, vector, POOL)
     assert found is not None
     return sorted(found, key=lambda p: -found[p])
 
 
 # ---- the wiring prototype: hybrid_search with the matrix as its vector source ----------------------------------
 
-ACTIVE_MATRICES: list[VectorMatrices] = []  # the matrices hybrid_search_with_matrix asks; empty: today's search
+ACTIVE_FEED: list[MatrixFeed] = []  # the feed hybrid_search_with_matrix asks; empty: today's search
 _today = engine_module.hybrid_search
 
 
@@ -419,7 +391,7 @@ def hybrid_search_with_matrix(
 ) -> engine_search.SearchOutcome:
     """``memory_plugin.search.hybrid_search`` with its vector candidates taken from the matrix when it holds the
     store (exact cosines, no count, no index query); everything after the vector step is unchanged."""
-    cosines = ACTIVE_MATRICES[0].nearest(read, vector, max(top_k * 4, 40)) if ACTIVE_MATRICES else None
+    cosines = ACTIVE_FEED[0].nearest(read, vector, max(top_k * 4, 40)) if ACTIVE_FEED else None
     if cosines is None:
         return _today(record, index, read, query, vector, top_k, rerank, periods)
     pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
@@ -436,7 +408,7 @@ def hybrid_search_with_matrix(
             cosines[p] if p in cosines else float(np.frombuffer(r["embedding"], np.float32) @ vector),
             lexical.get(p),
             names_speaker(words, r["speaker"]),
-            engine_search.proximity(r["event_time"], periods),
+            proximity(r["event_time"], periods),
         )
         for p, r in rows.items()
     ]
@@ -480,7 +452,7 @@ def measure(
         client._engine.index.catch_up()
         results.notes[f"{label}: fill + index catch-up s"] = filled[0]
         record, store_id = client._engine.record, store._handle.id
-        reference = Reference.of(record_batches(record, store_id, DEFAULT_DIMENSION))
+        reference = Reference.of(MatrixFeed(record).rows(store_id))
         with record.reading() as conn:
             needles = {
                 p.needle: int(conn.execute("SELECT seq FROM memories WHERE text = ?", (p.needle,)).fetchone()[0])
@@ -494,27 +466,27 @@ def measure(
                 floors[name] = chroma_floor(workdir / f"{label}-{name}", reference, hnsw)
             results.notes[f"{label}: {name} build s"] = built[0]
         matrices = {
-            "matrix f32": VectorMatrices(),
-            "matrix int8": VectorMatrices(quantized=True, exact_vectors=record_vectors(record)),
+            "matrix f32": MatrixFeed(record),
+            "matrix int8": MatrixFeed(record, quantized=True),
         }
         for name, matrix in matrices.items():
             with stopwatch() as loaded:  # timed alone: tracing every allocation slows the load down
-                assert matrix.load(store_id, DEFAULT_DIMENSION, size, record_batches(record, store_id, 384))
-            matrix.drop(store_id)
+                matrix.catch_up(store_id)
+            matrix.drop_store(store_id)
             tracemalloc.start()
-            assert matrix.load(store_id, DEFAULT_DIMENSION, size, record_batches(record, store_id, 384))
+            matrix.catch_up(store_id)
             retained, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
             results.notes[f"{label}: {name} load from the record s"] = loaded[0]
             results.notes[f"{label}: {name} resident MB (traced)"] = retained / 1e6
             results.notes[f"{label}: {name} load peak MB (traced)"] = peak / 1e6
-            results.notes[f"{label}: {name} arrays MB"] = matrix.resident_bytes / 1e6
+            results.notes[f"{label}: {name} arrays MB"] = matrix.matrices.resident_bytes / 1e6
         for scope_name, one in (("one tenant", True), ("all tenants", False)):
             figures = results.tables[f"{label} {scope_name}"] = Figures()
             measure_scope(figures, dataset, store, reference, floors, matrices, one, cache, needles, args)
             log(f"{label} {scope_name}: " + ", ".join(f"{m} R@40 {r[40]:.3f}" for m, r in figures.recall.items()))
         if args.concurrency:
-            measure_concurrency(results, label, matrices["matrix f32"], store_id, record, dataset, cache)
+            measure_concurrency(results, label, matrices["matrix f32"], store_id, dataset, cache)
 
 
 def measure_scope(
@@ -523,7 +495,7 @@ def measure_scope(
     store: MemoryStore,
     reference: Reference,
     floors: dict[str, Any],
-    matrices: dict[str, VectorMatrices],
+    matrices: dict[str, MatrixFeed],
     one: bool,
     cache: VectorCache,
     needles: dict[str, int],
@@ -560,7 +532,7 @@ def measure_scope(
 
     def public_search(matrix: bool, real_query: bool) -> Callable[[Probe], object]:
         def search(probe: Probe) -> object:
-            ACTIVE_MATRICES[:] = [matrices["matrix f32"]] if matrix else []
+            ACTIVE_FEED[:] = [matrices["matrix f32"]] if matrix else []
             QueryMode.real = real_query
             return store.search(Scope(APP, probe.tenant if one else "*", "*", "*"), probe.query, top_k=10)
 
@@ -579,22 +551,22 @@ def measure_scope(
     for side in sides.values():
         side(timed[0])
     figures.latency = {n: Latency.of(s) for n, s in interleaved(sides, timed).items()}
-    ACTIVE_MATRICES.clear()
+    ACTIVE_FEED.clear()
     QueryMode.real = False
 
 
 def measure_concurrency(
     results: Results,
     label: str,
-    matrices: VectorMatrices,
+    feed: MatrixFeed,
     store_id: int,
-    record: Record,
     dataset: Dataset,
     cache: VectorCache,
 ) -> None:
     """All-tenant matrix queries with and without a writer applying 100-row updates back to back (each update a
     new version of existing memories, so the tail fills and merges happen as they would)."""
-    batches = list(record_batches(record, store_id, DEFAULT_DIMENSION))
+    matrices = feed.matrices
+    batches = list(feed.rows(store_id))
     updates = [
         MatrixRows(*(getattr(b, f.name)[s : s + 100] for f in MatrixRows.__dataclass_fields__.values()))
         for b in batches
@@ -664,8 +636,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--recall-queries", type=int, default=2000, help="at most this many queries for recall")
     parser.add_argument("--latency-queries", type=int, default=120, help="timed queries per scope and method")
     parser.add_argument("--no-concurrency", dest="concurrency", action="store_false")
+    parser.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the query embedding")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     results = Results(config={k: str(v) for k, v in vars(args).items()})
     cache = VectorCache(args.cache)
     started = time.perf_counter()

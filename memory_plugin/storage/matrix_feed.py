@@ -106,9 +106,9 @@ class MatrixFeed:
     def _load(self, store_id: int) -> None:
         with self._record.reading() as conn:
             count = int(conn.execute("SELECT count(*) FROM memories WHERE store_id = ?", (store_id,)).fetchone()[0])
-        self.matrices.load(store_id, _dimension(self._record, store_id), count, self._rows(store_id))
+        self.matrices.load(store_id, _dimension(self._record, store_id), count, self.rows(store_id))
 
-    def _rows(self, store_id: int) -> Iterator[MatrixRows]:
+    def rows(self, store_id: int) -> Iterator[MatrixRows]:
         """The store's memories in position order, one read transaction per batch (changes committed meanwhile
         are in the log, after the cursor, and applied next)."""
         dimension, last = _dimension(self._record, store_id), 0
