@@ -18,8 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..filters import ReadFilter, memory_sql
+from .matrix_budget import DEFAULT_MAX_MEMORIES, VectorMatrices
 from .record import Record
-from .vector_matrix import DEFAULT_MAX_MEMORIES, FloatRows, MatrixRows, VectorMatrices
+from .vector_matrix import FloatRows, MatrixRows
 
 _COLUMNS = "seq, id, app_id, tenant_id, agent_id, run_id, memory_type, event_time, embedding"
 _BATCH = 5000

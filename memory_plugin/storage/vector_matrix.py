@@ -17,10 +17,8 @@ Concurrency. A query reads one immutable snapshot; a writer (one at a time) buil
 it with one assignment. The tail's buffers are shared between snapshots, but a writer only fills rows past the
 last published length, which no snapshot reads. Queries never wait for writers.
 
-Bound. :class:`VectorMatrices` holds stores up to ``max_memories`` memories in all, first come first held. For a
-store it does not hold, :meth:`VectorMatrices.nearest` returns ``None``: the caller then asks the approximate
-index. Resident memory is about ``dimension x 4`` bytes per memory (1,536 for 384 dimensions; ``dimension`` bytes
-with ``quantized=True``) plus about 200 bytes of codes, position and id.
+Memory: about ``dimension x 4`` bytes per memory (1,536 for 384 dimensions; ``dimension`` bytes with
+``quantized=True``) plus about 200 bytes of codes, position and id; :mod:`.matrix_budget` bounds it.
 """
 
 from __future__ import annotations
@@ -41,7 +39,6 @@ FloatRows = npt.NDArray[np.float32]
 # re-score the best candidates of a quantised scan.
 ExactVectors = Callable[[int, npt.NDArray[np.int64]], tuple[npt.NDArray[np.int64], FloatRows]]
 
-DEFAULT_MAX_MEMORIES = 200_000
 # The tail holds at least this many rows, and at least this share of the main segment, before a merge.
 MIN_TAIL_ROWS = 1024
 _TAIL_SHARE = 16
@@ -238,8 +235,12 @@ class _Query:
         if app is None:
             return None
         wanted: dict[int, npt.NDArray[np.int32] | None] = {}
-        for field, value in ((_TENANT, read.scope.tenant_id), (_AGENT, read.scope.agent_id),
-                             (_RUN, read.scope.run_id), (_TYPE, read.memory_types or WILDCARD)):  # fmt: skip
+        for field, value in (
+            (_TENANT, read.scope.tenant_id),
+            (_AGENT, read.scope.agent_id),
+            (_RUN, read.scope.run_id),
+            (_TYPE, read.memory_types or WILDCARD),
+        ):
             known = None if value == WILDCARD else codes[field].known(value)
             if known is not None and not len(known):
                 return None
@@ -359,9 +360,12 @@ class VectorMatrix:
                 _write(tail.rows, tail.size, new, self._slots)
                 tail_alive = None if tail_alive is None else np.concatenate([tail_alive, np.ones(added, bool)])
             self._snapshot = _Snapshot(
-                snapshot.codes, main, _Segment(tail.rows, tail.size + added, tail_alive),
-                snapshot.tenant_rows, snapshot.app_rows,
-            )  # fmt: skip
+                snapshot.codes,
+                main,
+                _Segment(tail.rows, tail.size + added, tail_alive),
+                snapshot.tenant_rows,
+                snapshot.app_rows,
+            )
 
     def replace_all(self, batches: Iterable[MatrixRows]) -> None:
         """Hold exactly these memories (a load from the record)."""
@@ -380,8 +384,14 @@ class VectorMatrix:
         _, last = np.unique(ids[::-1], return_index=True)
         keep = np.sort(len(ids) - 1 - last)
         column = np.array([[codes[f].code(v) for v in rows.labels(f)] for f in range(len(_FIELDS))], np.int32)
-        block = _Block(ids, vectors, None, np.asarray(rows.seqs, np.int64), column.reshape(len(_FIELDS), -1),
-                       np.asarray(rows.event_times, np.float64))  # fmt: skip
+        block = _Block(
+            ids,
+            vectors,
+            None,
+            np.asarray(rows.seqs, np.int64),
+            column.reshape(len(_FIELDS), -1),
+            np.asarray(rows.event_times, np.float64),
+        )
         return block if len(keep) == len(ids) else block.take(keep)
 
     def _merged(self, parts: list[tuple[_Block, npt.NDArray[np.int64]]], codes: tuple[_Codes, ...]) -> _Snapshot:
@@ -500,8 +510,9 @@ def _slices(codes: npt.NDArray[np.int32], size: int) -> tuple[Slices, dict[int, 
     return tenant_rows, app_rows
 
 
-def _scan(segment: _Segment, start: int, stop: int, vector: FloatRows, query: _Query,
-          whole_scope: bool) -> tuple[npt.NDArray[np.int64], FloatRows]:  # fmt: skip
+def _scan(
+    segment: _Segment, start: int, stop: int, vector: FloatRows, query: _Query, whole_scope: bool
+) -> tuple[npt.NDArray[np.int64], FloatRows]:
     """Positions and scores of the rows of ``start:stop`` that pass ``query``."""
     if stop <= start:
         return _NO_ROWS, np.zeros(0, dtype=np.float32)
@@ -519,109 +530,3 @@ def _joined(parts: list[tuple[npt.NDArray[np.int64], FloatRows]]) -> tuple[npt.N
     if not parts:
         return _NO_ROWS, np.zeros(0, dtype=np.float32)
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-class VectorMatrices:
-    """The stores held in memory, within ``max_memories`` memories in all, first come first held.
-
-    The contract with the caller (the search, fed by the vector-index change log):
-
-    - :meth:`nearest` answers exactly for a store it holds, and returns ``None`` for any other store: the caller
-      then asks the approximate index.
-    - :meth:`wants` says a store is worth loading: not held, and not known to be too large for the room left.
-      The caller then loads it with :meth:`load` from the record, under the lock that feeds changes, so that no
-      change is applied to the matrix before the rows it replaces were loaded.
-    - :meth:`apply` takes every change of the log, for every store. A held store that grows past the bound is
-      let go (its memory freed) and answers ``None`` from then on; a store not held only has its removals
-      counted, so that it is wanted again once it fits.
-    """
-
-    def __init__(
-        self,
-        max_memories: int = DEFAULT_MAX_MEMORIES,
-        *,
-        quantized: bool = False,
-        exact_vectors: ExactVectors | None = None,
-        min_tail_rows: int = MIN_TAIL_ROWS,
-    ) -> None:
-        if max_memories < 0:
-            raise ValueError(f"max_memories must be >= 0, got {max_memories}")
-        if quantized and exact_vectors is None:
-            raise ValueError("quantized matrices need exact_vectors to re-score their best candidates")
-        self.max_memories = max_memories
-        self._options: dict[str, Any] = {
-            "quantized": quantized, "exact_vectors": exact_vectors, "min_tail_rows": min_tail_rows,
-        }  # fmt: skip
-        self._held: dict[int, VectorMatrix] = {}
-        self._too_large: dict[int, int] = {}  # store not held -> its size when refused, less the removals since
-        self._lock = threading.Lock()
-
-    @property
-    def memories(self) -> int:
-        """Memories held, in all stores."""
-        return sum(len(m) for m in list(self._held.values()))
-
-    @property
-    def resident_bytes(self) -> int:
-        return sum(m.resident_bytes for m in list(self._held.values()))
-
-    def holds(self, store_id: int) -> bool:
-        return store_id in self._held
-
-    def held(self) -> list[int]:
-        """The stores held."""
-        return list(self._held)
-
-    def wants(self, store_id: int) -> bool:
-        """The store is not held and may fit in the room left."""
-        if store_id in self._held:
-            return False
-        return self._too_large.get(store_id, 0) <= self.max_memories - self.memories
-
-    def load(self, store_id: int, dimension: int, count: int, batches: Iterable[MatrixRows]) -> bool:
-        """Hold the store's ``count`` memories, read in ``batches`` (not read at all when ``count`` does not fit);
-        ``False`` when they do not fit, and nothing is held."""
-        with self._lock:
-            self._held.pop(store_id, None)
-            room = self.max_memories - self.memories
-            taken: list[MatrixRows] = []
-            if count <= room:
-                for batch in batches:
-                    taken.append(batch)
-                    count = max(count, sum(len(b) for b in taken))
-                    if count > room:
-                        break
-            if count > room:
-                self._too_large[store_id] = count
-                return False
-            matrix = VectorMatrix(store_id, dimension, **self._options)
-            matrix.replace_all(taken)
-            self._held[store_id] = matrix
-            self._too_large.pop(store_id, None)
-            return True
-
-    def apply(self, store_id: int, upserts: MatrixRows | None = None, removals: Collection[str] = ()) -> None:
-        """Apply one store's changes (the current rows of changed memories, the ids of removed ones)."""
-        with self._lock:
-            matrix = self._held.get(store_id)
-            if matrix is None:
-                if store_id in self._too_large:
-                    self._too_large[store_id] -= len(removals)
-                return
-            matrix.apply(upserts, removals)
-            if self.memories > self.max_memories:
-                del self._held[store_id]
-                self._too_large[store_id] = len(matrix)
-
-    def drop(self, store_id: int) -> None:
-        """Forget a store (deleted, or its index rebuilt)."""
-        with self._lock:
-            self._held.pop(store_id, None)
-            self._too_large.pop(store_id, None)
-
-    def nearest(
-        self, read: ReadFilter, vector: np.ndarray, k: int, within: Collection[int] | None = None
-    ) -> dict[int, float] | None:
-        """:meth:`VectorMatrix.nearest` for the store of ``read``, or ``None`` when that store is not held."""
-        matrix = self._held.get(read.store_id)
-        return None if matrix is None else matrix.nearest(read, vector, k, within)

@@ -43,9 +43,18 @@ def vector(seed: int) -> np.ndarray:
 
 def add(record: Record, store_id: int, tenant: str, seed: int, source: str = "chat") -> None:
     with record.transaction() as conn:
-        insert_memory(conn, store_id, Scope("app", tenant, "agent", f"run-{seed % 2}"), text=f"memory {seed}",
-                      memory_type="fact" if seed % 3 else "event", metadata={"source": source}, event_time=WHEN,
-                      source_message_ids=[], embedding=vector(seed), request_id="r")  # fmt: skip
+        insert_memory(
+            conn,
+            store_id,
+            Scope("app", tenant, "agent", f"run-{seed % 2}"),
+            text=f"memory {seed}",
+            memory_type="fact" if seed % 3 else "event",
+            metadata={"source": source},
+            event_time=WHEN,
+            source_message_ids=[],
+            embedding=vector(seed),
+            request_id="r",
+        )
 
 
 def exact(record: Record, read: ReadFilter, query: np.ndarray, k: int) -> dict[int, float]:
@@ -73,8 +82,11 @@ def reads(store_id: int) -> list[ReadFilter]:
     ]
 
 
-writes = st.lists(st.tuples(st.sampled_from(("add", "add", "update", "delete", "forget")), st.integers(0, 10**6)),
-                  min_size=1, max_size=25)  # fmt: skip
+writes = st.lists(
+    st.tuples(st.sampled_from(("add", "add", "update", "delete", "forget")), st.integers(0, 10**6)),
+    min_size=1,
+    max_size=25,
+)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -96,8 +108,15 @@ def test_answers_like_an_exact_scan_of_the_record_after_any_writes(
                 row = rows[seed % len(rows)]
                 with record.transaction() as conn:
                     if kind == "update":
-                        update_memory(conn, row, text="changed", metadata={"source": "mail"}, event_time=None,
-                                      embedding=vector(seed), request_id="r")  # fmt: skip
+                        update_memory(
+                            conn,
+                            row,
+                            text="changed",
+                            metadata={"source": "mail"},
+                            event_time=None,
+                            embedding=vector(seed),
+                            request_id="r",
+                        )
                     elif kind == "delete":
                         delete_memory(conn, row, "r")
                     else:

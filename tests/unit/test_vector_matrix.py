@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from memory_plugin import Scope
 from memory_plugin.filters import ReadFilter
-from memory_plugin.storage.vector_matrix import MatrixRows, VectorMatrices, VectorMatrix
+from memory_plugin.storage.matrix_budget import VectorMatrices
+from memory_plugin.storage.vector_matrix import MatrixRows, VectorMatrix
 
 DIMENSION = 8
 APPS = ("app-a", "app-b")
@@ -71,8 +72,14 @@ def allowed(row: Row, read: ReadFilter, within: set[int] | None) -> bool:
     )
 
 
-def check_exact(found: dict[int, float], held: dict[str, Row], read: ReadFilter, vector: np.ndarray, k: int,
-                within: set[int] | None = None) -> None:  # fmt: skip
+def check_exact(
+    found: dict[int, float],
+    held: dict[str, Row],
+    read: ReadFilter,
+    vector: np.ndarray,
+    k: int,
+    within: set[int] | None = None,
+) -> None:
     """``found`` is a correct top ``k``: allowed rows only, true scores, and nothing better left out (ties may
     go either way)."""
     inside = {r.seq: float(r.vector.astype(np.float64) @ vector) for r in held.values() if allowed(r, read, within)}
@@ -209,8 +216,17 @@ def test_a_quantized_matrix_rescores_its_best_candidates_exactly() -> None:
         found = [s for s in wanted.tolist() if s in exact]
         return np.array(found, dtype=np.int64), np.stack([exact[s] for s in found])
 
-    rows = MatrixRows(seqs, [f"m{s}" for s in seqs], ["app"] * 3000, [f"t{s % 3}" for s in seqs], ["a"] * 3000,
-                      ["r"] * 3000, ["fact"] * 3000, np.zeros(3000), vectors)  # fmt: skip
+    rows = MatrixRows(
+        seqs,
+        [f"m{s}" for s in seqs],
+        ["app"] * 3000,
+        [f"t{s % 3}" for s in seqs],
+        ["a"] * 3000,
+        ["r"] * 3000,
+        ["fact"] * 3000,
+        np.zeros(3000),
+        vectors,
+    )
     matrix = VectorMatrix(1, dimension, quantized=True, exact_vectors=exact_vectors)
     matrix.replace_all([rows])
     read = ReadFilter(store_id=1, scope=Scope(app_id="app", tenant_id="*", agent_id="*", run_id="*"))
@@ -237,8 +253,12 @@ def test_readers_never_see_half_of_a_change() -> None:
     matrix = VectorMatrix(1, DIMENSION, min_tail_rows=100)  # three versions fit the tail, the fourth merges
 
     def version(number: int) -> MatrixRows:
-        return rows_of([Row(f"mem-{i}", number * count + i, ("app", "t1", "a", "r"), "fact", 0.0, v)
-                        for i, v in enumerate(unit(rng, count))])  # fmt: skip
+        return rows_of(
+            [
+                Row(f"mem-{i}", number * count + i, ("app", "t1", "a", "r"), "fact", 0.0, v)
+                for i, v in enumerate(unit(rng, count))
+            ]
+        )
 
     matrix.apply(version(0))
     read = ReadFilter(store_id=1, scope=Scope(app_id="app", tenant_id="t1", agent_id="*", run_id="*"))
@@ -268,8 +288,12 @@ def read_all(store_id: int) -> ReadFilter:
 
 def batch(store: int, first: int, count: int) -> MatrixRows:
     rng = np.random.default_rng(first)
-    return rows_of([Row(f"s{store}-{first + i}", first + i, ("app", "t", "a", "r"), "fact", 0.0, v)
-                    for i, v in enumerate(unit(rng, count))])  # fmt: skip
+    return rows_of(
+        [
+            Row(f"s{store}-{first + i}", first + i, ("app", "t", "a", "r"), "fact", 0.0, v)
+            for i, v in enumerate(unit(rng, count))
+        ]
+    )
 
 
 def test_stores_are_held_within_the_memory_bound() -> None:
