@@ -86,12 +86,14 @@ class VectorMatrices:
             self._held.pop(store_id, None)
             room = self.max_memories - self.memories
             taken: list[MatrixRows] = []
+            read = 0
             if count <= room:
-                for batch in batches:
+                for batch in batches:  # the count may be stale: the store can grow while it is read
                     taken.append(batch)
-                    count = max(count, sum(len(b) for b in taken))
-                    if count > room:
+                    read += len(batch)
+                    if read > room:
                         break
+            count = max(count, read)
             if count > room:
                 self._too_large[store_id] = count
                 return False
