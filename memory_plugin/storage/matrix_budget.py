@@ -111,7 +111,11 @@ class VectorMatrices:
                 if store_id in self._too_large:
                     self._too_large[store_id] -= len(removals)
                 return
-            matrix.apply(upserts, removals)
+            try:
+                matrix.apply(upserts, removals)
+            except BaseException:  # half applied, maybe: load it again from the record at its next use
+                del self._held[store_id]
+                raise
             if self.memories > self.max_memories:
                 del self._held[store_id]
                 self._too_large[store_id] = len(matrix)

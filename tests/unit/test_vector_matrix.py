@@ -336,6 +336,15 @@ def test_a_store_that_shrinks_below_the_bound_is_tried_again() -> None:
     assert not matrices.holds(1) and matrices.memories == 0
 
 
+def test_a_store_whose_change_failed_is_loaded_again() -> None:
+    matrices = VectorMatrices()
+    assert matrices.load(1, DIMENSION, 3, [batch(1, 0, 3)])
+    with pytest.raises(ValueError, match="dimensions"):
+        matrices.apply(1, replace(batch(1, 3, 2), vectors=np.ones((2, 3), np.float32)))
+    assert matrices.nearest(read_all(1), unit(np.random.default_rng(0))[0], 3) is None
+    assert matrices.wants(1)
+
+
 def test_bad_input_is_refused_and_changes_nothing() -> None:
     matrix = VectorMatrix(1, DIMENSION)
     matrix.apply(batch(1, 0, 3))
