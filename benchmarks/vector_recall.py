@@ -32,8 +32,9 @@ Cases
 (b) ``real``: every LoCoMo development conversation (speakers as message names, session dates as timestamps) and
     every PrefEval development item (one run per item) written into ONE tenant through ``store.add``: 8,100
     memories; then every non-adversarial LoCoMo question and every PrefEval question asked (1,265). Padding to the
-    size: whole copies of the same writes into tenants ``copy-1``, ``copy-2``, ... (the last copy cut short), so in
-    the all-tenant scope each real memory has identical copies: that is why recall counts ties.
+    size: the same messages, in order and 100 per call, into tenants ``copy-1``, ``copy-2``, ... (each holding one
+    copy, the last one cut short), so in the all-tenant scope each real memory has identical copies: that is why
+    recall counts ties.
 
 Scopes: ``one tenant`` (the needle's tenant; the real tenant) and ``all tenants`` (``tenant_id="*"``).
 
@@ -63,7 +64,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -262,16 +263,14 @@ def real_writes(data: Path, tenant: str) -> tuple[list[Write], list[Probe]]:
 
 def real_dataset(size: int, data: Path) -> Dataset:
     writes, probes = real_writes(data, "real")
-    held = sum(len(w.messages) for w in writes)
-    copy = 0
-    while held < size:
-        copy += 1
-        for write in real_writes(data, f"copy-{copy}")[0]:
-            if held >= size:
-                break
-            kept = write.messages[: size - held]
-            writes.append(replace(write, messages=kept))
-            held += len(kept)
+    # Padding: the same messages (speaker names and times kept, so the same texts are embedded) into other
+    # tenants, 100 per call: one call per session would take most of the run at 100k.
+    turns = [{**m, "timestamp": w.timestamp} for w in writes for m in w.messages]
+    padding = size - len(turns)
+    for number, start in enumerate(range(0, max(padding, 0), 100)):
+        copy, at = divmod(start, len(turns))
+        chunk = (turns[at : at + 100] + turns[: max(0, at + 100 - len(turns))])[: padding - start]
+        writes.append(Write(Scope(APP, f"copy-{copy + 1}", "assistant", f"run-{number}"), chunk))
     return Dataset("real", writes, probes)
 
 

@@ -96,10 +96,9 @@ class MatrixFeed:
         for start in range(0, len(memory_ids), _BATCH):
             wanted = memory_ids[start : start + _BATCH]
             marks = ",".join("?" * len(wanted))
-            with self._record.reading() as conn:
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM memories WHERE store_id = ? AND id IN ({marks})", [store_id, *wanted]
-                ).fetchall()
+            with self._record.reading() as conn:  # ids are unique in the record: their own index finds them
+                found = conn.execute(f"SELECT store_id, {_COLUMNS} FROM memories WHERE id IN ({marks})", wanted)
+                rows = [row for row in found.fetchall() if row["store_id"] == store_id]
             present = {row["id"] for row in rows}
             upserts = MatrixRows.from_rows(rows, _dimension(self._record, store_id)) if rows else None
             self.matrices.apply(store_id, upserts, [i for i in wanted if i not in present])
@@ -115,9 +114,9 @@ class MatrixFeed:
         dimension, last = _dimension(self._record, store_id), 0
         while True:
             with self._record.reading() as conn:
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM memories WHERE store_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                    (store_id, last, _BATCH),
+                rows = conn.execute(  # NOT INDEXED: a walk by position, not a sort of the store per batch
+                    f"SELECT {_COLUMNS} FROM memories NOT INDEXED WHERE seq > ? AND store_id = ? ORDER BY seq LIMIT ?",
+                    (last, store_id, _BATCH),
                 ).fetchall()
             if not rows:
                 return
@@ -129,9 +128,9 @@ class MatrixFeed:
         candidates. Pass it as ``VectorMatrices(quantized=True, exact_vectors=feed.exact_vectors)``."""
         marks = ",".join("?" * len(seqs))
         with self._record.reading() as conn:
-            rows = conn.execute(
-                f"SELECT seq, embedding FROM memories WHERE store_id = ? AND seq IN ({marks})",
-                [store_id, *seqs.tolist()],
+            rows = conn.execute(  # NOT INDEXED: lookups by position, not a walk of the store's scope index
+                f"SELECT seq, embedding FROM memories NOT INDEXED WHERE seq IN ({marks}) AND store_id = ?",
+                [*seqs.tolist(), store_id],
             ).fetchall()
         vectors = np.frombuffer(b"".join(r["embedding"] for r in rows), dtype=np.float32)
         return np.array([r["seq"] for r in rows], dtype=np.int64), vectors.reshape(len(rows), -1)
