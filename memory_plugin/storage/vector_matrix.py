@@ -17,8 +17,9 @@ Concurrency. A query reads one immutable snapshot; a writer (one at a time) buil
 it with one assignment. The tail's buffers are shared between snapshots, but a writer only fills rows past the
 last published length, which no snapshot reads. Queries never wait for writers.
 
-Memory: about ``dimension x 4`` bytes per memory (1,536 for 384 dimensions; ``dimension`` bytes with
-``quantized=True``) plus about 200 bytes of codes, position and id; :mod:`.matrix_budget` bounds it.
+Memory: ``dimension x 4`` bytes per memory (1,536 for 384 dimensions; ``dimension`` bytes with ``quantized=True``)
+plus about 200 bytes of codes, position, time and id, and a tail buffer of 1/16 of the rows; :mod:`.matrix_budget`
+bounds it.
 """
 
 from __future__ import annotations
