@@ -1,10 +1,10 @@
-"""The record's exact vector scan, answered from memory: :class:`~.vector_matrix.VectorMatrices` loaded from the
+"""The record's exact vector scan, answered from memory: :class:`~.matrix_budget.VectorMatrices` loaded from the
 record at a store's first use and kept in step with it through the change log the vector index reads.
 
 The log (``index_log``) names every memory a transaction added, changed or removed. The feed applies it with its own
 cursor (the current rows of the named memories become upserts, the missing ones removals), before each answer, so a
-search sees every committed write. The vector index deletes log entries once Chroma has them; the index must keep
-those the feed has not applied yet (:attr:`MatrixFeed.applied`). If they are gone anyway, the feed notices it
+search sees every committed write. The vector index deletes log entries once Chroma has them; it should keep those
+the feed has not applied yet (:attr:`MatrixFeed.log_needed_after`). If they are gone anyway, the feed notices it
 (Chroma's cursor is past its own) and loads the stores it holds again, so an answer is never stale.
 """
 
@@ -32,7 +32,7 @@ class MatrixFeed:
 
     Args:
         record: the system of record, whose ``index_log`` names every change.
-        max_memories: the memory bound (see :class:`~.vector_matrix.VectorMatrices`).
+        max_memories: the memory bound (see :class:`~.matrix_budget.VectorMatrices`).
         quantized: int8 matrices (4x smaller, a slower scan), their best candidates re-scored from the record.
     """
 
@@ -46,9 +46,10 @@ class MatrixFeed:
             self._applied = _last_entry(conn)
 
     @property
-    def applied(self) -> int:
-        """Log position up to which the matrices are up to date: the index may delete entries up to here."""
-        return self._applied
+    def log_needed_after(self) -> int | None:
+        """The vector index may delete log entries up to this position; ``None``: up to any (no store is held).
+        Deleting more only costs a load of the stores held, never a stale answer."""
+        return self._applied if self.matrices.held() else None
 
     def nearest(self, read: ReadFilter, vector: np.ndarray, k: int) -> dict[int, float] | None:
         """Positions and exact cosines of the ``k`` memories nearest ``vector`` among those ``read`` allows, or

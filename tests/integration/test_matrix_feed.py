@@ -132,7 +132,10 @@ def test_log_entries_the_index_deleted_first_make_the_feed_load_the_store_again(
     for seed in range(20):
         add(record, store_id, "ann", seed)
     read, query = reads(store_id)[1], vector(99)
+    assert feed.log_needed_after is None  # no store held: the index may delete the whole log
     assert_same(feed.nearest(read, query, 5), exact(record, read, query, 5))
+    with record.reading() as conn:
+        assert feed.log_needed_after == conn.execute("SELECT max(seq) FROM index_log").fetchone()[0]
     index = VectorIndex(tmp_path, record)
     index.catch_up()  # the index is built (a first build keeps the log)
     with record.reading() as conn:
