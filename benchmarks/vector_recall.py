@@ -449,7 +449,7 @@ def measure(
             fill(store, dataset)
         cache.save()
         client._engine.index.catch_up()
-        results.notes[f"{label}: fill + index catch-up s"] = filled[0]
+        results.notes[f"{label}: fill s (public API, cached vectors)"] = filled[0]
         record, store_id = client._engine.record, store._handle.id
         reference = Reference.of(MatrixFeed(record).rows(store_id))
         with record.reading() as conn:
