@@ -60,7 +60,7 @@ def _around_periods(
             end_time=_earlier(read.end_time, end),
         )
         if 0 < reader.count(near, limit + 1) <= limit:
-            best.update(reader.nearest(near, vector, pool))
+            best.update(reader.nearest(near, vector, pool) or {})
     return best
 
 
@@ -98,18 +98,17 @@ def hybrid_search(
     # Keyword search gets a deeper pool: on LoCoMo it finds more of the evidence than the embedding does.
     pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
     limit = settings.exact_scan_limit
-    with record.read() as reader:
-        matching = reader.count(read, limit + 1)
-        if matching == 0:
-            return SearchOutcome([], 0)
-        cosines = reader.nearest(read, vector, pool) if matching <= limit else None
-    if cosines is None:
+    with record.read() as reader:  # exact: from memory at any size, or a scan of a few thousand from the record
+        cosines = reader.nearest(read, vector, pool, scan_limit=limit)
+    if cosines is None:  # too many to scan and not held in memory: the vector index answers
         positions = _index_positions(record, index, read, vector, pool)
         if positions is None:  # the index is being rebuilt: the record answers exactly, only slower
             with record.read() as reader:
-                cosines = reader.nearest(read, vector, pool)
+                cosines = reader.nearest(read, vector, pool) or {}
         else:
             cosines = dict.fromkeys(positions, float("nan"))
+    elif not cosines:
+        return SearchOutcome([], 0)
     with record.read() as reader:
         if periods:
             cosines.update(_around_periods(reader, read, periods, vector, pool, max(limit, 1)))

@@ -179,8 +179,11 @@ class RecordReader(Protocol):
 
     def count_by_store(self) -> dict[int, int]: ...
 
-    def nearest(self, read: ReadFilter, vector: Vector, k: int) -> dict[int, float]:
-        """Exact scan: the cosine of the ``k`` memories allowed by ``read`` most similar to ``vector``."""
+    def nearest(
+        self, read: ReadFilter, vector: Vector, k: int, scan_limit: int | None = None
+    ) -> dict[int, float] | None:
+        """Exact: the cosine of the ``k`` memories allowed by ``read`` most similar to ``vector``; ``None`` when
+        answering would scan more than ``scan_limit`` memories from storage (an answer from memory has no limit)."""
         ...
 
     def keyword(self, read: ReadFilter, terms: Sequence[str], k: int) -> dict[int, float]:
@@ -289,6 +292,10 @@ class RecordStore(Protocol):
     def write(self) -> AbstractContextManager[RecordWriter]: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def catch_up(self) -> None:
+        """Idle-time upkeep: bring what the record keeps in memory up to date with committed changes."""
+        ...
+
     def checkpoint(self) -> None:
         """Housekeeping after erasures (e.g. fold a write-ahead log into the database file); best effort."""
         ...

@@ -18,7 +18,7 @@ from memory_plugin import (
     Settings,
 )
 from memory_plugin.models import every_page
-from tests.conftest import INDEX_PATH, SCOPE, turn
+from tests.conftest import INDEX_PATH, SCAN_PATH, SCOPE, turn
 
 OTHER_TENANT = SCOPE.with_(tenant_id="user-002")
 OTHER_RUN = SCOPE.with_(run_id="session-002")
@@ -26,10 +26,11 @@ OTHER_AGENT = SCOPE.with_(agent_id="planner")
 TENANT_WIDE = SCOPE.with_(agent_id="*", run_id="*")
 
 
-@pytest.fixture(params=["exact-scan", "vector-index"])
+@pytest.fixture(params=["memory", "scan", "vector-index"])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    """Every contract test runs with vector candidates from the exact record scan and from the vector index."""
-    return INDEX_PATH if request.param == "vector-index" else Settings()
+    """Every contract test runs with vector candidates from the in-memory matrix, from a scan of the record and from
+    the vector index."""
+    return {"memory": Settings(), "scan": SCAN_PATH, "vector-index": INDEX_PATH}[str(request.param)]
 
 
 def everything(api: Any, scope: Scope = TENANT_WIDE) -> list[Any]:

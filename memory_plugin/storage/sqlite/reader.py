@@ -14,6 +14,7 @@ from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, Scope
 from ...retrieval import match_expression
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
+from .matrix_feed import MatrixFeed
 from .rows import (
     embedding_matrix,
     row_history,
@@ -52,8 +53,9 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class SqliteReader:
     """The queries the service needs, over one connection inside a transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, feed: MatrixFeed | None = None) -> None:
         self._conn = conn
+        self._feed = feed
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Raw SQL in this transaction, for the other parts of the SQLite backend (the job queue)."""
@@ -125,8 +127,16 @@ class SqliteReader:
             )
         }
 
-    def nearest(self, read: ReadFilter, vector: Vector, k: int) -> dict[int, float]:
-        """Cosine of every matching memory, keeping the ``k`` best; memory stays bounded by batching."""
+    def nearest(
+        self, read: ReadFilter, vector: Vector, k: int, scan_limit: int | None = None
+    ) -> dict[int, float] | None:
+        """The ``k`` best cosines among the matching memories: from the in-memory matrix when it holds the store,
+        else by scanning the record (in batches, so memory stays bounded), or ``None`` when that would read more
+        than ``scan_limit`` memories."""
+        if self._feed is not None and (found := self._feed.nearest(read, vector, k)) is not None:
+            return found
+        if scan_limit is not None and self.count(read, scan_limit + 1) > scan_limit:
+            return None
         where, params = memory_sql(read)
         best: dict[int, float] = {}
         cursor = self._conn.execute(f"SELECT m.seq, m.embedding FROM memories m WHERE {where}", params)

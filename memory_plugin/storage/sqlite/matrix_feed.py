@@ -3,9 +3,9 @@ record at a store's first use and kept in step with it through the change log th
 
 The log (``index_log``) names every memory a transaction added, changed or removed. The feed applies it with its own
 cursor (the current rows of the named memories become upserts, the missing ones removals), before each answer, so a
-search sees every committed write. The vector index deletes log entries once Chroma has them; it should keep those
-the feed has not applied yet (:attr:`MatrixFeed.log_needed_after`). If they are gone anyway, the feed notices it
-(Chroma's cursor is past its own) and loads the stores it holds again, so an answer is never stale.
+search sees every committed write. The record trims the log only up to what the feed has applied
+(:attr:`MatrixFeed.log_needed_after`) and notes how far it trimmed (``index_log_trimmed``); if entries the feed never
+saw are gone anyway, the feed notices it and loads the stores it holds again, so an answer is never stale.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..filters import ReadFilter, memory_sql
-from .matrix_budget import DEFAULT_MAX_MEMORIES, VectorMatrices
-from .record import Record
-from .vector_matrix import FloatRows, MatrixRows
+from ...filters import ReadFilter
+from ..matrix_budget import DEFAULT_MAX_MEMORIES, VectorMatrices
+from ..vector_matrix import FloatRows, MatrixRows
+from .connections import Connections
+from .sql import memory_sql
 
 _COLUMNS = "seq, id, app_id, tenant_id, agent_id, run_id, memory_type, event_time, embedding"
 _BATCH = 5000
-_CHROMA_APPLIED = "index_applied"  # the vector index's cursor in the record's meta table
+TRIMMED = "index_log_trimmed"  # the last log position deleted, in the record's meta table
 
 
 class MatrixFeed:
@@ -36,7 +37,9 @@ class MatrixFeed:
         quantized: int8 matrices (4x smaller, a slower scan), their best candidates re-scored from the record.
     """
 
-    def __init__(self, record: Record, max_memories: int = DEFAULT_MAX_MEMORIES, *, quantized: bool = False) -> None:
+    def __init__(
+        self, record: Connections, max_memories: int = DEFAULT_MAX_MEMORIES, *, quantized: bool = False
+    ) -> None:
         self._record = record
         self.matrices = VectorMatrices(
             max_memories, quantized=quantized, exact_vectors=self.exact_vectors if quantized else None
@@ -75,15 +78,16 @@ class MatrixFeed:
 
     def _apply_log(self) -> None:
         with self._record.reading() as conn:
-            chroma = int(self._record.get_meta(_CHROMA_APPLIED) or 0)
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (TRIMMED,)).fetchone()
+            trimmed = int(row[0]) if row else 0
             entries = conn.execute(
                 "SELECT seq, store_id, memory_id FROM index_log WHERE seq > ? ORDER BY seq", (self._applied,)
             ).fetchall()
-        if chroma > self._applied:  # entries this feed never saw were deleted: start again from the record
+        if trimmed > self._applied:  # entries this feed never saw were deleted: start again from the record
             for store_id in self.matrices.held():
                 self.matrices.drop(store_id)
         if not entries:
-            self._applied = max(self._applied, chroma)
+            self._applied = max(self._applied, trimmed)
             return
         by_store: dict[int, list[str]] = {}
         for entry in entries:
@@ -141,7 +145,7 @@ def _last_entry(conn: Any) -> int:
     return int(conn.execute("SELECT coalesce(max(seq), 0) FROM index_log").fetchone()[0])
 
 
-def _dimension(record: Record, store_id: int) -> int:
+def _dimension(record: Connections, store_id: int) -> int:
     with record.reading() as conn:
         row = conn.execute("SELECT dimension FROM stores WHERE id = ?", (store_id,)).fetchone()
     return int(row[0])
