@@ -10,17 +10,18 @@ k-th best exact cosine (so ties between identical copies count as found), over m
 
 Methods, all over the same vectors (read back from the engine's record), queried in turns (``interleaved``):
 
-- ``engine path``: today's vector candidates of ``memory_plugin.search.hybrid_search`` (its internals are called:
-  an exact SQLite scan when <= EXACT_SCAN_LIMIT memories match, else the engine's Chroma index, unfiltered with
-  over-fetch then filtered), pool 40 as for ``top_k=10``;
+- ``engine``: the vector candidates the engine's search takes (``memory_plugin.service.search``): the in-memory
+  matrix of ``memory_plugin.storage.sqlite.matrix_feed`` while the store fits ``Settings.vector_memory_limit``
+  (the default holds 200,000 memories), pool 40 as for ``top_k=10``;
+- ``engine index path``: what the engine takes for a store over that bound (and what a server on a Chroma server
+  takes): the Chroma index, unfiltered with over-fetch then filtered by the record;
 - ``chroma default``: a bare Chroma collection (HNSW, cosine, max_neighbors 16, ef 100), ``where`` on the tenant;
 - ``chroma tuned``: the same with max_neighbors 48, ef_construction 400, ef_search 400;
 - ``matrix f32`` / ``matrix int8``: ``memory_plugin.storage.vector_matrix`` loaded from the record (int8 re-scores
   its best 4k candidates with the record's float vectors);
-- whole searches through the public ``store.search(scope, query, top_k=10)``: ``search today`` and ``search
-  matrix`` (the engine with its vector step replaced by the matrix: :func:`hybrid_search_with_matrix`, the wiring
-  the lead will do in search.py), without the query embedding (query vectors cached) and with it (``+ embed``:
-  the real model embeds each query, as in ``benchmarks/engine.py``).
+- whole searches through the public ``store.search(scope, query, top_k=10)``: ``search`` (the default engine) and
+  ``search index path`` (the matrix switched off), without the query embedding (query vectors cached) and with it
+  (``+ embed``: the real model embeds each query, as in ``benchmarks/engine.py``).
 
 Cases
 -----
@@ -64,6 +65,7 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,15 +75,13 @@ from engine import Latency, conversation, interleaved, log, stopwatch
 from locomo import load as load_locomo
 from locomo import messages as locomo_messages
 
-import memory_plugin.engine as engine_module
 from memory_plugin import Embedder, MemoryClient, MemoryStore, Scope
-from memory_plugin import search as engine_search
 from memory_plugin.embedding import DEFAULT_DIMENSION, DEFAULT_MODEL_NAME, local_embedder
-from memory_plugin.filters import ReadFilter, memory_sql
-from memory_plugin.query_time import proximity
-from memory_plugin.retrieval import Candidate, names_speaker, rank, terms
-from memory_plugin.storage.matrix_feed import MatrixFeed
-from memory_plugin.storage.record import Record, row_memory
+from memory_plugin.filters import ReadFilter
+from memory_plugin.service import MemoryService
+from memory_plugin.service.search import _index_positions
+from memory_plugin.storage.sqlite import SqliteRecord
+from memory_plugin.storage.sqlite.matrix_feed import MatrixFeed
 from memory_plugin.storage.vector_matrix import MatrixRows
 
 APP = "recall-app"
@@ -344,16 +344,34 @@ def recall(found: Sequence[int], reference: Reference, scores: np.ndarray, insid
 # ---- candidate generators --------------------------------------------------------------------------------------
 
 
-def engine_candidates(store: MemoryStore, read: ReadFilter, vector: np.ndarray) -> list[int]:
-    """The vector candidates today's hybrid_search takes, best first (its internals, as of this commit)."""
-    engine = store._engine
-    where, params = memory_sql(read)
-    with engine.record.reading() as conn:
-        if engine_search._count_up_to_scan_limit(conn, where, params) <= engine_search.EXACT_SCAN_LIMIT:
-            found = engine_search._exact_scan(conn, where, params, vector, POOL)
-            return sorted(found, key=lambda p: -found[p])
-    positions = engine_search._index_positions(engine.record, engine.index, read, where, params, vector, POOL)
-    return positions or []
+def engine_candidates(service: MemoryService, read: ReadFilter, vector: np.ndarray) -> list[int]:
+    """The vector candidates the engine's search takes, best first: the in-memory matrix while the store fits
+    ``Settings.vector_memory_limit`` (or an exact scan of a small scope), else the vector index."""
+    record, index = service.folder.record, service.folder.index
+    with record.read() as reader:
+        found = reader.nearest(read, vector, POOL, scan_limit=service.settings.exact_scan_limit)
+    if found is not None:
+        return sorted(found, key=lambda p: -found[p])
+    return _index_positions(record, index, read, vector, POOL) or []
+
+
+def index_path_candidates(service: MemoryService, read: ReadFilter, vector: np.ndarray) -> list[int]:
+    """The vector candidates of a store beyond ``vector_memory_limit``: the engine's Chroma index (unfiltered with
+    over-fetch, then filtered), as the server and scale-out deployments use it."""
+    with without_matrix(service):
+        return engine_candidates(service, read, vector)
+
+
+@contextmanager
+def without_matrix(service: MemoryService) -> Iterator[None]:
+    """The engine as it runs for a store over ``vector_memory_limit``: no in-memory matrix."""
+    record = service.folder.record
+    assert isinstance(record, SqliteRecord)
+    feed, record.feed = record.feed, None
+    try:
+        yield
+    finally:
+        record.feed = feed
 
 
 def chroma_candidates(collection: Any, vector: np.ndarray, tenant: str | None) -> list[int]:
@@ -370,52 +388,6 @@ def matrix_candidates(feed: MatrixFeed, read: ReadFilter, vector: np.ndarray) ->
     found = feed.nearest(read, vector, POOL)
     assert found is not None
     return sorted(found, key=lambda p: -found[p])
-
-
-# ---- the wiring prototype: hybrid_search with the matrix as its vector source ----------------------------------
-
-ACTIVE_FEED: list[MatrixFeed] = []  # the feed hybrid_search_with_matrix asks; empty: today's search
-_today = engine_module.hybrid_search
-
-
-def hybrid_search_with_matrix(
-    record: Record,
-    index: Any,
-    read: ReadFilter,
-    query: str,
-    vector: np.ndarray,
-    top_k: int,
-    rerank: bool,
-    periods: Sequence[Any] = (),
-) -> engine_search.SearchOutcome:
-    """``memory_plugin.search.hybrid_search`` with its vector candidates taken from the matrix when it holds the
-    store (exact cosines, no count, no index query); everything after the vector step is unchanged."""
-    cosines = ACTIVE_FEED[0].nearest(read, vector, max(top_k * 4, 40)) if ACTIVE_FEED else None
-    if cosines is None:
-        return _today(record, index, read, query, vector, top_k, rerank, periods)
-    pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
-    where, params = memory_sql(read)
-    with record.reading() as conn:
-        if periods:
-            cosines.update(engine_search._around_periods(conn, where, params, periods, vector, pool))
-        lexical = engine_search._lexical(conn, read, where, params, query, lexical_pool)
-        rows = engine_search._rows(conn, sorted(set(cosines) | set(lexical)), where, params)
-    words = set(terms(query))
-    candidates = [
-        Candidate(
-            p,
-            cosines[p] if p in cosines else float(np.frombuffer(r["embedding"], np.float32) @ vector),
-            lexical.get(p),
-            names_speaker(words, r["speaker"]),
-            proximity(r["event_time"], periods),
-        )
-        for p, r in rows.items()
-    ]
-    ranked = rank(candidates, {p: r["text"] for p, r in rows.items()}, query, top_k, rerank)
-    return engine_search.SearchOutcome([(row_memory(rows[p]), s) for p, s in ranked], len(candidates))
-
-
-engine_module.hybrid_search = hybrid_search_with_matrix  # type: ignore[assignment]
 
 
 # ---- one case at one size --------------------------------------------------------------------------------------
@@ -448,11 +420,15 @@ def measure(
         with stopwatch() as filled:
             fill(store, dataset)
         cache.save()
-        client._engine.index.catch_up()
+        service: MemoryService = client.transport.service  # type: ignore[attr-defined]
+        service.folder.index.catch_up()
         results.notes[f"{label}: fill s (public API, cached vectors)"] = filled[0]
-        record, store_id = client._engine.record, store._handle.id
-        reference = Reference.of(MatrixFeed(record).rows(store_id))
-        with record.reading() as conn:
+        record = service.folder.record
+        assert isinstance(record, SqliteRecord)
+        with record.connections.reading() as conn:
+            store_id = int(conn.execute("SELECT id FROM stores WHERE name = ?", ("recall",)).fetchone()[0])
+        reference = Reference.of(MatrixFeed(record.connections).rows(store_id))
+        with record.connections.reading() as conn:
             needles = {
                 p.needle: int(conn.execute("SELECT seq FROM memories WHERE text = ?", (p.needle,)).fetchone()[0])
                 for p in dataset.probes
@@ -465,8 +441,8 @@ def measure(
                 floors[name] = chroma_floor(workdir / f"{label}-{name}", reference, hnsw)
             results.notes[f"{label}: {name} build s"] = built[0]
         matrices = {
-            "matrix f32": MatrixFeed(record),
-            "matrix int8": MatrixFeed(record, quantized=True),
+            "matrix f32": MatrixFeed(record.connections),
+            "matrix int8": MatrixFeed(record.connections, quantized=True),
         }
         for name, matrix in matrices.items():
             with stopwatch() as loaded:  # timed alone: tracing every allocation slows the load down
@@ -482,7 +458,9 @@ def measure(
             results.notes[f"{label}: {name} arrays MB"] = matrix.matrices.resident_bytes / 1e6
         for scope_name, one in (("one tenant", True), ("all tenants", False)):
             figures = results.tables[f"{label} {scope_name}"] = Figures()
-            measure_scope(figures, dataset, store, reference, floors, matrices, one, cache, needles, args)
+            measure_scope(
+                figures, dataset, store, service, store_id, reference, floors, matrices, one, cache, needles, args
+            )
             log(f"{label} {scope_name}: " + ", ".join(f"{m} R@40 {r[40]:.3f}" for m, r in figures.recall.items()))
         if args.concurrency:
             measure_concurrency(results, label, matrices["matrix f32"], store_id, dataset, cache)
@@ -492,6 +470,8 @@ def measure_scope(
     figures: Figures,
     dataset: Dataset,
     store: MemoryStore,
+    service: MemoryService,
+    store_id: int,
     reference: Reference,
     floors: dict[str, Any],
     matrices: dict[str, MatrixFeed],
@@ -500,7 +480,6 @@ def measure_scope(
     needles: dict[str, int],
     args: argparse.Namespace,
 ) -> None:
-    store_id = store._handle.id
     vectors = {p.query: cache.embed([p.query])[0] for p in dataset.probes}
     cache.save()
 
@@ -511,7 +490,8 @@ def measure_scope(
         return probe.tenant if one else None
 
     generators: dict[str, Callable[[Probe], list[int]]] = {
-        "engine path": lambda p: engine_candidates(store, read(p), vectors[p.query]),
+        "engine": lambda p: engine_candidates(service, read(p), vectors[p.query]),
+        "engine index path": lambda p: index_path_candidates(service, read(p), vectors[p.query]),
         **{n: (lambda p, c=c: chroma_candidates(c, vectors[p.query], tenant(p))) for n, c in floors.items()},
         **{n: (lambda p, m=m: matrix_candidates(m, read(p), vectors[p.query])) for n, m in matrices.items()},
     }
@@ -531,18 +511,21 @@ def measure_scope(
 
     def public_search(matrix: bool, real_query: bool) -> Callable[[Probe], object]:
         def search(probe: Probe) -> object:
-            ACTIVE_FEED[:] = [matrices["matrix f32"]] if matrix else []
             QueryMode.real = real_query
-            return store.search(Scope(APP, probe.tenant if one else "*", "*", "*"), probe.query, top_k=10)
+            scope = Scope(APP, probe.tenant if one else "*", "*", "*")
+            if matrix:
+                return store.search(scope, probe.query, top_k=10)
+            with without_matrix(service):
+                return store.search(scope, probe.query, top_k=10)
 
         return search
 
     sides: dict[str, Callable[[Probe], object]] = {
         **generators,
-        "search today": public_search(False, False),
-        "search matrix": public_search(True, False),
-        "search today + embed": public_search(False, True),
-        "search matrix + embed": public_search(True, True),
+        "search": public_search(True, False),
+        "search index path": public_search(False, False),
+        "search + embed": public_search(True, True),
+        "search index path + embed": public_search(False, True),
         "query embedding": lambda p: local_embedder().embed_query(p.query),
     }
     timed = [dataset.probes[i % len(dataset.probes)] for i in range(args.latency_queries)]
@@ -550,7 +533,6 @@ def measure_scope(
     for side in sides.values():
         side(timed[0])
     figures.latency = {n: Latency.of(s) for n, s in interleaved(sides, timed).items()}
-    ACTIVE_FEED.clear()
     QueryMode.real = False
 
 
