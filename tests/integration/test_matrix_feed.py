@@ -196,3 +196,25 @@ def test_a_quantized_feed_rescores_from_the_record(tmp_path: Path) -> None:
 def _embedding(record: SqliteRecord, seq: int) -> bytes:
     with record.connections.reading() as conn:
         return bytes(conn.execute("SELECT embedding FROM memories WHERE seq = ?", (seq,)).fetchone()[0])
+
+
+def test_a_write_transaction_that_rolls_back_teaches_the_feed_nothing(tmp_path: Path) -> None:
+    """Log positions a rolled-back transaction used are given out again: had the feed read them inside that
+    transaction, it would skip the committed changes that reuse them."""
+    record, store_id = new_record(tmp_path)
+    feed = feed_of(record)
+    add(record, store_id, "ann", 1)
+    read, query = reads(store_id)[1], vector(2)
+    feed.nearest(read, query, 5)  # the store is held
+    new = NewMemoryRecord(
+        text="rolled back", memory_type="fact", metadata={}, event_time=WHEN, source_message_ids=[],
+        embedding=vector(3),
+    )  # fmt: skip
+    with pytest.raises(RuntimeError), record.write() as tx:
+        tx.insert_memory(store_id, Scope("app", "ann", "agent", "r"), new, "r")
+        assert tx.nearest(read, query, 5)  # the transaction sees its own write, from the record
+        raise RuntimeError("roll back")
+    add(record, store_id, "bob", 2)  # committed, at the log position the rolled-back write had
+    assert_same(feed.nearest(read, query, 5), exact(record, read, query, 5))
+    assert len(feed.nearest(read, query, 5) or {}) == 2
+    record.close()

@@ -53,6 +53,10 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class SqliteReader:
     """The queries the service needs, over one connection inside a transaction."""
 
+    #: Whether this transaction sees only committed rows (a read). The in-memory matrix may only learn from those:
+    #: a write transaction may still roll back, and the log positions it used would then be given out again.
+    committed_only = True
+
     def __init__(self, conn: sqlite3.Connection, feed: MatrixFeed | None = None) -> None:
         self._conn = conn
         self._feed = feed
@@ -133,8 +137,10 @@ class SqliteReader:
         """The ``k`` best cosines among the matching memories: from the in-memory matrix when it holds the store,
         else by scanning the record (in batches, so memory stays bounded), or ``None`` when that would read more
         than ``scan_limit`` memories."""
-        if self._feed is not None and (found := self._feed.nearest(read, vector, k)) is not None:
-            return found
+        if self._feed is not None and self.committed_only:
+            found = self._feed.nearest(read, vector, k)
+            if found is not None:
+                return found
         if scan_limit is not None and self.count(read, scan_limit + 1) > scan_limit:
             return None
         where, params = memory_sql(read)

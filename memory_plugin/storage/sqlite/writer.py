@@ -28,6 +28,8 @@ _STORE_TABLES = ("memories", "messages", "history", "requests", "jobs", "index_l
 class SqliteWriter(SqliteReader):
     """Reads and writes over the writer connection inside one transaction."""
 
+    committed_only = False
+
     # ---- stores ------------------------------------------------------------------------------------------------
 
     def create_store(
