@@ -37,6 +37,7 @@ SECRET_ENV = "MEMORY_PLUGIN_ACCESS_KEY_SECRET"
 RETRIES = 3
 BACKOFF_SECONDS = 0.2
 MAX_RETRY_AFTER_SECONDS = 30.0
+UNICODE_PROBLEM = "must be valid Unicode (a lone surrogate such as \\ud800 is not)"
 
 
 def _httpx() -> Any:
@@ -112,8 +113,23 @@ def prepare(endpoint: Endpoint, op: type[Operation[Any]], raw: Mapping[str, Any]
     if op is Flush:  # waits as long as it was asked to, and then answers
         wait = raw.get("timeout")
         timeout = None if wait is None else endpoint.timeout + float(wait)
-    content = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Prepared(method, url, urlsplit(url).path, content, retryable, timeout)
+    return Prepared(method, url, urlsplit(url).path, _content(body), retryable, timeout)
+
+
+def _content(body: Any) -> bytes:
+    """The JSON body's bytes; text that is not valid Unicode (a lone surrogate) is refused naming the argument, as
+    the embedded client refuses it, instead of failing to encode."""
+    if body is None:
+        return b""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        for name, value in body.items() if isinstance(body, dict) else [("body", body)]:
+            try:
+                json.dumps(value, ensure_ascii=False).encode()
+            except UnicodeEncodeError:
+                raise InvalidArgumentError(name, UNICODE_PROBLEM) from None
+        raise
 
 
 def error_from(status: int, body: bytes, headers: Mapping[str, str]) -> MemoryPluginError:

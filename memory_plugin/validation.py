@@ -59,6 +59,8 @@ _MESSAGE_TYPES = {
     "assistant": "assistant",
 }
 _INT64 = 2**63
+# A lone UTF-16 surrogate (e.g. from a JSON "\\ud800" escape) is not text: it cannot be encoded, so never stored.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,16 @@ class MessageInput:
     name: str | None = None
     timestamp: datetime | None = None
     metadata: Metadata = field(default_factory=dict)
+
+
+def check_characters(field_name: str, value: str, what: str = "must") -> str:
+    """``value`` if it holds no NUL and no lone surrogate (neither can be stored), else the error naming the field;
+    ``what`` starts the complaint (``"strings must"`` for metadata values)."""
+    if "\x00" in value:
+        raise InvalidArgumentError(field_name, f"{what} not contain NUL characters")
+    if _SURROGATE.search(value):
+        raise InvalidArgumentError(field_name, f"{what} be valid Unicode (a lone surrogate such as \\ud800 is not)")
+    return value
 
 
 def check_store_name(name: object, field_name: str = "name") -> str:
@@ -86,9 +98,7 @@ def check_description(description: object) -> str:
         raise InvalidArgumentError("description", f"must be a string, got {type(description).__name__}")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidArgumentError("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters")
-    if "\x00" in description:
-        raise InvalidArgumentError("description", "must not contain NUL characters")
-    return description
+    return check_characters("description", description)
 
 
 def check_text(field_name: str, text: object) -> str:
@@ -99,9 +109,7 @@ def check_text(field_name: str, text: object) -> str:
         raise InvalidArgumentError(field_name, "must not be empty")
     if len(text) > MAX_TEXT_LENGTH:
         raise InvalidArgumentError(field_name, f"must be at most {MAX_TEXT_LENGTH} characters, got {len(text)}")
-    if "\x00" in text:
-        raise InvalidArgumentError(field_name, "must not contain NUL characters")
-    return text
+    return check_characters(field_name, text)
 
 
 def check_key(field_name: str, key: object) -> str:
@@ -128,9 +136,7 @@ def _check_scalar(field_name: str, value: object) -> MetadataValue:
     if isinstance(value, str):
         if len(value) > MAX_METADATA_STRING:
             raise InvalidArgumentError(field_name, f"strings must be at most {MAX_METADATA_STRING} characters")
-        if "\x00" in value:
-            raise InvalidArgumentError(field_name, "strings must not contain NUL characters")
-        return value
+        return check_characters(field_name, value, "strings must")
     raise InvalidArgumentError(
         field_name, f"values must be flat scalars (str, int, float, bool), got {type(value).__name__}"
     )
@@ -250,7 +256,7 @@ def check_query(query: object) -> str:
         raise InvalidArgumentError("query", "must not be empty")
     if len(query) > MAX_QUERY_LENGTH:
         raise InvalidArgumentError("query", f"must be at most {MAX_QUERY_LENGTH} characters, got {len(query)}")
-    return query
+    return check_characters("query", query)
 
 
 def check_memory_id(value: object) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..clock import new_id
@@ -115,10 +116,16 @@ class MemoryServer:
     # ---- the request pipeline ----------------------------------------------------------------------------------
 
     async def _body(self, request: Request) -> bytes:
-        check_content_length(request.headers.get("content-length"), self.limits.max_body_bytes)
-        body = await request.body()
-        check_body_size(len(body), self.limits.max_body_bytes)
-        return body
+        """The body, refused (413) from its Content-Length, or as soon as the bytes received pass the cap: a body
+        sent without a length (chunked) is never read whole before it is counted."""
+        limit = self.limits.max_body_bytes
+        check_content_length(request.headers.get("content-length"), limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            check_body_size(size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _authenticate(self, request: Request, body: bytes) -> KeyRecord:
         key = verify(
@@ -136,12 +143,19 @@ class MemoryServer:
 
     @staticmethod
     def _json(body: bytes) -> object:
+        """The body's JSON; anything else (not UTF-8, not JSON, nested past the parser's depth, an integer of
+        thousands of digits, a lone surrogate escape such as ``\\ud800``) is refused naming ``body``."""
         if not body:
             return None
         try:
-            return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = json.loads(body)
+        except RecursionError:
+            raise InvalidArgumentError("body", "must be JSON nested less deeply") from None
+        except ValueError as e:  # UnicodeDecodeError, JSONDecodeError, an int over Python's digit limit
             raise InvalidArgumentError("body", f"must be JSON: {e}") from None
+        if not _valid_text(data):
+            raise InvalidArgumentError("body", "must be valid Unicode: a lone surrogate escape such as \\ud800 is not")
+        return data
 
     async def _run(self, work: Callable[[], Any]) -> Any:
         """``work`` on a worker thread, within the request timeout (the thread finishes what it started)."""
@@ -187,7 +201,7 @@ class MemoryServer:
 
             async def handle(caller: Caller, body: object) -> Response:
                 raw = self._authorised(caller.key, kind, raw_from(op, parameter, body))
-                result = await self._run(lambda: self.service.execute(op, raw, caller.key.key_id))
+                result = await self._run(lambda: self.service.execute(op, raw, caller.key.key_id, caller.request_id))
                 if op is ListExtractionJobs:
                     result = self._visible_jobs(caller.key, result)
                 return JSONResponse(op.RESULT.encode(result))
@@ -232,13 +246,33 @@ class MemoryServer:
             search = dataclasses.replace(search, scope=authorize(caller.key, "read", search.scope))
             raw = {"store": search.collection_name, "scope": search.scope, "query": search.query,
                    **search.search_kwargs()}  # fmt: skip
-            results = await self._run(lambda: self.service.execute(Search, raw, caller.key.key_id))
+            results = await self._run(lambda: self.service.execute(Search, raw, caller.key.key_id, caller.request_id))
             return JSONResponse(search_response(search, results))
 
         response = await self.respond(request, "VikingSearch", handle)
         if response.status_code >= 400 and response.status_code != 400:
             return _viking_error(response)
         return response
+
+
+def _valid_text(data: object) -> bool:
+    """True if every string (and key) in JSON ``data`` is valid Unicode: encodable as UTF-8, so it can be stored
+    and answered. A JSON ``\\ud800`` escape decodes to a lone surrogate, which is not."""
+    pending = [data]
+    while pending:  # iterative: the parser has already bounded the depth, not the breadth
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def _viking_error(response: Response) -> Response:
@@ -250,6 +284,26 @@ def _viking_error(response: Response) -> Response:
         if name in response.headers:
             shaped_response.headers[name] = response.headers[name]
     return shaped_response
+
+
+# What the framework answers before any route runs (no route for the path, or not for the method), as our codes.
+_FRAMEWORK_CODES = {404: "RouteNotFound", 405: "MethodNotAllowed"}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """The framework's own refusals (an unknown path, a method a route does not take) in our error shape."""
+    assert isinstance(error, StarletteHTTPException)
+    request_id = new_id("req")
+    message = (
+        f"no route {request.method} {request.url.path[:200]}; the routes are in /openapi.json"
+        if error.status_code in _FRAMEWORK_CODES
+        else str(error.detail)
+    )
+    body = {"code": _FRAMEWORK_CODES.get(error.status_code, "HTTPError"), "message": message, "field": None,
+            "request_id": request_id}  # fmt: skip
+    response = JSONResponse(body, status_code=error.status_code, headers=dict(error.headers or {}))
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 class TimeoutRefusal(MemoryPluginError):
@@ -280,6 +334,7 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
         lifespan=lifespan,
     )
     app.state.server = server
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for op in (*STORE_LIFECYCLE, *STORE_OPERATIONS):
         route = route_of(op)
         extra: dict[str, Any] = {"responses": {"200": {"content": {"application/json": {"schema": result_schema(op)}}}}}
