@@ -29,11 +29,12 @@ from .. import __version__
 from ..clock import new_id
 from ..errors import InvalidArgumentError, MemoryPluginError, RateLimitedError
 from ..keys import CredentialSource, KeyRecord
-from ..models import ExtractionJob
+from ..models import ExtractionJob, Page, RequestRecord
 from ..ops import (
     STORE_LIFECYCLE,
     STORE_OPERATIONS,
     ListExtractionJobs,
+    ListRequests,
     Operation,
     Search,
 )
@@ -204,6 +205,8 @@ class MemoryServer:
                 result = await self._run(lambda: self.service.execute(op, raw, caller.key.key_id, caller.request_id))
                 if op is ListExtractionJobs:
                     result = self._visible_jobs(caller.key, result)
+                elif op is ListRequests:
+                    result = self._visible_requests(caller.key, result)
                 return JSONResponse(op.RESULT.encode(result))
 
             return await self.respond(request, op.NAME or op.__name__, handle)
@@ -232,6 +235,16 @@ class MemoryServer:
             for job in jobs
             if job.scope.app_id == key.app_id and (key.tenant_ids is None or job.scope.tenant_id in key.tenant_ids)
         ]
+
+    @staticmethod
+    def _visible_requests(key: KeyRecord, page: Page[RequestRecord]) -> Page[RequestRecord]:
+        """The audit's records without a scope (store-level calls, calls whose scope was unusable) are listed
+        with every scope; a key that is not an admin key sees only its own among them, never another app's or
+        tenant's calls. (A page may then hold fewer items than asked for; its cursor still leads on.)"""
+        if key.admin:
+            return page
+        items = [record for record in page.items if record.scope is not None or record.key_id == key.key_id]
+        return page if len(items) == len(page.items) else Page(items=items, next_cursor=page.next_cursor)
 
     # ---- the VikingDB search -------------------------------------------------------------------------------------
 

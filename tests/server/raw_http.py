@@ -47,7 +47,7 @@ def body_bytes(body: object) -> bytes:
 @dataclass
 class Credentials:
     key_id: str
-    secret: str
+    secret: str = field(repr=False)
 
     def __post_init__(self) -> None:
         SECRETS.add(self.secret)

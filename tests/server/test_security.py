@@ -389,6 +389,25 @@ def test_the_audit_records_which_key_made_each_call(world: World, http: RawClien
     assert calls and all(record["key_id"] and record["key_id"].startswith("mpk_") for record in calls)
 
 
+def test_the_audit_shows_a_key_no_scopeless_record_of_other_keys(world: World, http: RawClient) -> None:
+    """Store-level calls (flush, extraction status) and calls whose scope was unusable have no scope in the audit;
+    a non-admin key sees only its own such records, never another app's or tenant's (their key ids and errors)."""
+    other_tenant, bad_scope = world.key(tenants=["u3"]), "app-001/u3/" + "x" * 200 + "/r"
+    http.call("POST", route("add"), {"scope": bad_scope, "text": "u3 private words"}, as_=other_tenant)
+    http.ok("POST", route("flush"), {"timeout": 5}, as_=other_tenant)
+    for key in (world.key(tenants=["u1"]), world.key("app-002"), world.key("app-002", tenants=["u3"])):
+        http.ok("POST", route("flush"), {"timeout": 5}, as_=key)  # a scope-less record of its own
+        for scope_ in (everything("*"), everything("*", "app-002")):
+            answer = http.call("POST", route("requests"), {"scope": scope_, "limit": 100}, as_=key)
+            if answer.status_code != 200:
+                continue  # another app's scope: refused outright
+            records = answer.json()["items"]
+            assert other_tenant.key_id not in {record["key_id"] for record in records}
+            assert "Flush" in {record["operation"] for record in records if record["key_id"] == key.key_id}
+    everyone = http.ok("POST", route("requests"), {"scope": everything("*"), "limit": 100})["items"]
+    assert other_tenant.key_id in {record["key_id"] for record in everyone}  # the admin sees them all
+
+
 # ---------------------------------------------------------------- abuse limits
 
 
