@@ -49,6 +49,8 @@ RESERVED_KEYS = frozenset(SEGMENTS) | {
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MEMORY_TYPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
+# The same rules as JSON Schema patterns, for the memory server's OpenAPI document.
+KEY_PATTERN, STORE_NAME_PATTERN, MEMORY_TYPE_PATTERN = (f"^{r.pattern}$" for r in (_KEY, _STORE_NAME, _MEMORY_TYPE))
 # LangChain message types -> our roles (duck-typed; the core imports no framework).
 _MESSAGE_TYPES = {
     "human": "user",
