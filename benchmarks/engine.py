@@ -37,12 +37,9 @@ Run::
 
 from __future__ import annotations
 
-import os
+import _prelude  # noqa: F401  (first: offline, no telemetry, the repository on sys.path)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
+# isort: split
 import argparse
 import json
 import random

@@ -16,25 +16,18 @@ Uses the deterministic fake embedder of the test suite: these figures are about 
 
 from __future__ import annotations
 
-import os
+import _prelude  # noqa: F401  (first: offline, no telemetry, the repository on sys.path)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
+# isort: split
 import argparse
 import random
-import sys
 import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the fake embedder lives with the tests
-
-from memory_plugin import MemoryClient, MemoryStore, Scope  # noqa: E402
-from tests.conftest import make_fake_embedder  # noqa: E402
+from memory_plugin import MemoryClient, MemoryStore, Scope
+from tests.conftest import make_fake_embedder
 
 TENANTS = 10
 

@@ -54,23 +54,18 @@ Run::
 
 from __future__ import annotations
 
-import os
+import _prelude  # noqa: F401  (first: offline, no telemetry, the repository on sys.path)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("MEM0_TELEMETRY", "False")
-
+# isort: split
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/peers.py` finds `benchmarks`
 
 from benchmarks.locomo import (
     KS,

@@ -9,11 +9,9 @@ Uses the deterministic fake embedder of the test suite: these figures are about 
 
 from __future__ import annotations
 
-import os
+import _prelude  # noqa: F401  (first: offline, no telemetry, the repository on sys.path)
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
+# isort: split
 import argparse
 import asyncio
 import random
@@ -22,15 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the workload, crash harness and fuzzers live with the tests
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-
-from memory_plugin import AsyncMemoryClient, MemoryClient  # noqa: E402
-from tests.conftest import make_fake_embedder  # noqa: E402
-from tests.reliability import test_hostile_input as fuzz  # noqa: E402
-from tests.reliability.crash import crash_trial  # noqa: E402
-from tests.reliability.load import Ledger, audited_calls, check_ledger, run_tasks, run_threads  # noqa: E402
+from memory_plugin import AsyncMemoryClient, MemoryClient
+from tests.conftest import make_fake_embedder
+from tests.reliability import test_hostile_input as fuzz
+from tests.reliability.crash import crash_trial
+from tests.reliability.load import Ledger, audited_calls, check_ledger, run_tasks, run_threads
 
 
 def threaded_load(seconds: float) -> tuple[float, int, int]:

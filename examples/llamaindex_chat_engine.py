@@ -34,20 +34,20 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from llama_index.core.base.llms.types import (
+from llama_index.core.bridge.pydantic import Field
+from llama_index.core.chat_engine import SimpleChatEngine
+from llama_index.core.llms import (
+    LLM,
     ChatMessage,
     ChatResponse,
     ChatResponseGen,
     CompletionResponse,
     CompletionResponseGen,
+    CustomLLM,
     LLMMetadata,
     MessageRole,
 )
-from llama_index.core.bridge.pydantic import Field
-from llama_index.core.chat_engine import SimpleChatEngine
-from llama_index.core.llms import LLM
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
-from llama_index.core.llms.custom import CustomLLM
 
 from llama_index_memory_plugin import MemoryPluginMemory
 from memory_plugin import MemoryClient, MemoryStore, MemoryStoreNotFoundError, Scope

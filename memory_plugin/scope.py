@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Union
 
-from .errors import InvalidScopeError
+from .errors import InvalidArgumentError, InvalidScopeError
 
 WILDCARD = "*"
 MAX_ID_LENGTH = 128
@@ -23,17 +23,26 @@ _CAMEL = {"appId": "app_id", "tenantId": "tenant_id", "agentId": "agent_id", "ru
 SegmentValue = Union[str, tuple[str, ...]]
 
 
+def check_string(
+    field: str, value: object, max_length: int, error: type[InvalidArgumentError] = InvalidArgumentError
+) -> str:
+    """Return ``value`` if it is a string of at most ``max_length`` characters that is not only whitespace, else
+    raise ``error`` naming ``field``. The first check of ids here, and of texts and queries in :mod:`.validation`."""
+    if not isinstance(value, str):
+        raise error(field, f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise error(field, "must not be empty")
+    if len(value) > max_length:
+        raise error(field, f"must be at most {max_length} characters, got {len(value)}")
+    return value
+
+
 def check_id(field: str, value: object) -> str:
     """Return ``value`` if it is a valid concrete id, else raise :class:`InvalidScopeError` naming ``field``.
 
     A valid id is a string of 1 to 128 characters, not only whitespace, with no control characters and no ``*``.
     """
-    if not isinstance(value, str):
-        raise InvalidScopeError(field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise InvalidScopeError(field, "must not be empty")
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidScopeError(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    value = check_string(field, value, MAX_ID_LENGTH, InvalidScopeError)
     if any(unicodedata.category(ch) in ("Cc", "Cs") or ch in "\u2028\u2029" for ch in value):
         raise InvalidScopeError(field, "must not contain control characters")
     if WILDCARD in value:

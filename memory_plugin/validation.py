@@ -14,7 +14,7 @@ from typing import Any
 
 from .errors import InvalidArgumentError
 from .models import ROLES, Metadata, MetadataValue
-from .scope import SEGMENTS, check_id
+from .scope import SEGMENTS, check_id, check_string
 
 MAX_TEXT_LENGTH = 32_000
 MAX_MESSAGES = 100
@@ -81,6 +81,11 @@ def check_characters(field_name: str, value: str, what: str = "must") -> str:
     ``what`` starts the complaint (``"strings must"`` for metadata values)."""
     if "\x00" in value:
         raise InvalidArgumentError(field_name, f"{what} not contain NUL characters")
+    return check_unicode(field_name, value, what)
+
+
+def check_unicode(field_name: str, value: str, what: str = "must") -> str:
+    """``value`` if it holds no lone surrogate (it could be neither stored nor sent as UTF-8), else the error."""
     if _SURROGATE.search(value):
         raise InvalidArgumentError(field_name, f"{what} be valid Unicode (a lone surrogate such as \\ud800 is not)")
     return value
@@ -105,13 +110,7 @@ def check_description(description: object) -> str:
 
 def check_text(field_name: str, text: object) -> str:
     """A memory text or message content: a non-blank string of at most 32,000 characters, no NUL."""
-    if not isinstance(text, str):
-        raise InvalidArgumentError(field_name, f"must be a string, got {type(text).__name__}")
-    if not text.strip():
-        raise InvalidArgumentError(field_name, "must not be empty")
-    if len(text) > MAX_TEXT_LENGTH:
-        raise InvalidArgumentError(field_name, f"must be at most {MAX_TEXT_LENGTH} characters, got {len(text)}")
-    return check_characters(field_name, text)
+    return check_characters(field_name, check_string(field_name, text, MAX_TEXT_LENGTH))
 
 
 def check_key(field_name: str, key: object) -> str:
@@ -252,13 +251,8 @@ def check_bool(field_name: str, value: object) -> bool:
 
 
 def check_query(query: object) -> str:
-    if not isinstance(query, str):
-        raise InvalidArgumentError("query", f"must be a string, got {type(query).__name__}")
-    if not query.strip():
-        raise InvalidArgumentError("query", "must not be empty")
-    if len(query) > MAX_QUERY_LENGTH:
-        raise InvalidArgumentError("query", f"must be at most {MAX_QUERY_LENGTH} characters, got {len(query)}")
-    return check_characters("query", query)
+    # A query is never stored: a NUL in it is searched as plain text; only what UTF-8 cannot carry is refused.
+    return check_unicode("query", check_string("query", query, MAX_QUERY_LENGTH))
 
 
 def check_memory_id(value: object) -> str:
@@ -285,6 +279,25 @@ def check_cursor(cursor: object) -> int | None:
         digits = raw[3:]
         if raw.startswith("p1:") and digits.isascii() and digits.isdigit() and int(digits) < _INT64:
             return int(digits)
+    raise InvalidArgumentError("cursor", "must be the next_cursor of a previous page, or None")
+
+
+def encode_text_cursor(value: str) -> str:
+    """A cursor standing for a position that is an id (a page of ids in order)."""
+    return base64.urlsafe_b64encode(f"t1:{value}".encode()).decode().rstrip("=")
+
+
+def check_text_cursor(cursor: object) -> str | None:
+    """Decode a cursor of :func:`encode_text_cursor`; ``None`` means the first page."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, str) and 0 < len(cursor) <= 256:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raw = ""
+        if raw.startswith("t1:") and len(raw) > 3:
+            return raw[3:]
     raise InvalidArgumentError("cursor", "must be the next_cursor of a previous page, or None")
 
 

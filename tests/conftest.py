@@ -9,13 +9,14 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from memory_plugin import AsyncMemoryClient, Embedder, MemoryClient, Scope, Settings
+from memory_plugin import AsyncMemoryClient, Embedder, Memory, MemoryClient, Scope, Settings
 from memory_plugin.retrieval import stem, terms
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,8 +59,10 @@ def scope() -> Scope:
     return SCOPE
 
 
-# The vector path a search takes: "exact" scans the record, "index" always asks the vector index.
-INDEX_PATH = Settings(exact_scan_limit=0)
+# The vector paths a search can take: by default exact from the in-memory matrix; SCAN_PATH scans the record (no
+# matrix, scopes up to 4,000 memories); INDEX_PATH always asks the vector index (no matrix, no scan).
+SCAN_PATH = Settings(vector_memory_limit=0)
+INDEX_PATH = Settings(exact_scan_limit=0, vector_memory_limit=0)
 
 
 @pytest.fixture
@@ -145,6 +148,14 @@ def api(
 
 def turn(role: str, content: str, **extra: Any) -> dict[str, Any]:
     return {"role": role, "content": content, **extra}
+
+
+def memory_value(text: str, **fields: Any) -> Memory:
+    """A :class:`Memory` value for tests of pure logic (no store): in ``SCOPE``, with a fixed id, type and times
+    unless ``fields`` say otherwise."""
+    when = datetime(2024, 5, 9, 12, 0, tzinfo=timezone.utc)
+    defaults = {"id": "mem_1", "scope": SCOPE, "memory_type": "fact", "created_at": when, "updated_at": when}
+    return Memory(**{**defaults, "event_time": when, "text": text, **fields})
 
 
 Factory = Callable[..., Any]

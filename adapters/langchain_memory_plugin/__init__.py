@@ -28,7 +28,9 @@ except ImportError as e:
         "install memory-plugin[langchain]"
     ) from e
 
-from ._recall import RecallOptions, format_memories
+from memory_plugin.binding import RecallOptions
+
+from ._recall import format_memories
 from .history import MemoryChatMessageHistory
 from .middleware import MemoryMiddleware, MemoryState
 from .retriever import MemoryRetriever, to_document

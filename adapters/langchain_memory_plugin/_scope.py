@@ -3,7 +3,8 @@
 Every adapter that runs inside an agent resolves its scope the same way: segments fixed when the adapter is built
 are defaults, and the agent's runtime context of each call (``Runtime.context`` / ``ToolRuntime.context``, e.g.
 ``agent.invoke(..., context={"tenant_id": "u1", "run_id": "s1"})``) supplies or overrides them. The result is a
-fresh, concrete :class:`~memory_plugin.Scope` per call; nothing is kept between calls.
+fresh, concrete :class:`~memory_plugin.Scope` per call; nothing is kept between calls. How a call's read scope
+follows from it (``read_scope`` overrides) is shared with every adapter: see :mod:`memory_plugin.binding`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ from types import MappingProxyType
 from typing import Any
 
 from memory_plugin import InvalidScopeError, Scope
-from memory_plugin.scope import SEGMENTS, WILDCARD, SegmentValue
+from memory_plugin.binding import write_scope
+from memory_plugin.scope import SEGMENTS
 
-# Recall reads every run of the tenant (same app and agent) unless told otherwise.
-DEFAULT_READ_SCOPE: Mapping[str, SegmentValue] = MappingProxyType({"run_id": WILDCARD})
 _PROBE = Scope(app_id="probe", tenant_id="probe", agent_id="probe", run_id="probe")
 
 
@@ -28,34 +28,6 @@ def context_value(context: object, key: str) -> Any:
     if isinstance(context, Mapping):
         return context.get(key)
     return getattr(context, key, None)
-
-
-def check_read_overrides(
-    overrides: Mapping[str, SegmentValue], field_name: str = "read_scope"
-) -> Mapping[str, SegmentValue]:
-    """Validate read-scope overrides such as ``{"run_id": "*"}`` once, when an adapter is built.
-
-    Raises:
-        InvalidScopeError: an unknown segment, or a value a read scope cannot hold.
-    """
-    unknown = sorted(set(overrides) - set(SEGMENTS))
-    if unknown:
-        raise InvalidScopeError(field_name, f"unknown segment(s) {unknown}; allowed: {list(SEGMENTS)}")
-    _PROBE.with_(**overrides)
-    return MappingProxyType(dict(overrides))
-
-
-def contains(read_scope: Scope, scope: Scope) -> bool:
-    """Whether the concrete ``scope`` lies within ``read_scope`` (``"*"`` matches any id, a list any of its ids)."""
-    for segment, wanted in read_scope.segments().items():
-        value = getattr(scope, segment)
-        if wanted == WILDCARD:
-            continue
-        if isinstance(wanted, str) and value != wanted:
-            return False
-        if isinstance(wanted, tuple) and value not in wanted:
-            return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -117,4 +89,4 @@ class ScopeResolver:
                 "agent.invoke(..., context={'tenant_id': ..., 'run_id': ...}) with "
                 "create_agent(context_schema=...), or fix it when building the adapter",
             )
-        return Scope(**values).require_concrete(operation)
+        return write_scope(values, operation)

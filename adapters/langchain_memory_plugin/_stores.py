@@ -1,24 +1,21 @@
-"""The engine store an adapter talks to: adapters accept a :class:`~memory_plugin.MemoryStore` or an
-:class:`~memory_plugin.AsyncMemoryStore` and use the sync one in sync hooks and the async one in async hooks
-(see :func:`memory_plugin.binding.store_views`)."""
+"""The memory store a LangChain adapter talks to: a :class:`~memory_plugin.MemoryStore` or an
+:class:`~memory_plugin.AsyncMemoryStore`; sync hooks use its sync API and async hooks its async one (both from
+:func:`memory_plugin.binding.store_views`, the one place every adapter resolves its store)."""
 
 from __future__ import annotations
 
-from memory_plugin import AsyncMemoryStore, MemoryStore
-from memory_plugin.binding import StoreLike, store_views
+from typing import Annotated, Any
 
-__all__ = ["StoreLike", "async_store", "sync_store"]
+from pydantic import AfterValidator, Field
 
-
-def sync_store(store: StoreLike) -> MemoryStore:
-    """The sync API of ``store``.
-
-    Raises:
-        TypeError: ``store`` is not a memory store.
-    """
-    return store_views(store)[0]
+from memory_plugin.binding import store_views
 
 
-def async_store(store: StoreLike) -> AsyncMemoryStore:
-    """The async API of ``store`` (the same store, awaited)."""
-    return store_views(store)[1]
+def _memory_store(value: Any) -> Any:
+    store_views(value)
+    return value
+
+
+# The ``store`` field of the adapters that are pydantic models: checked when the adapter is built, kept as given
+# (its other API is made when a call needs it), and left out of serialization.
+StoreField = Annotated[Any, AfterValidator(_memory_store), Field(exclude=True)]

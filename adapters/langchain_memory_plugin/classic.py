@@ -19,13 +19,14 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess without
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ConfigDict, Field, field_validator
 
-from memory_plugin import Scope
+from memory_plugin import Scope, binding
+from memory_plugin.models import every_page
+from memory_plugin.validation import MAX_LIMIT
 
 from . import _recall
 from ._messages import to_engine_messages
-from ._recall import MemoryFormatter, RecallOptions, format_memories
-from ._scope import DEFAULT_READ_SCOPE, check_read_overrides
-from ._stores import StoreLike, sync_store
+from ._recall import MemoryFormatter, format_memories
+from ._stores import StoreField
 
 
 class MemoryPluginMemory(BaseMemory):
@@ -54,9 +55,9 @@ class MemoryPluginMemory(BaseMemory):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Any = Field(exclude=True)
+    store: StoreField
     scope: Scope
-    read_scope: Mapping[str, Any] = Field(default_factory=lambda: dict(DEFAULT_READ_SCOPE))
+    read_scope: Mapping[str, Any] = Field(default_factory=lambda: dict(binding.DEFAULT_READ_SCOPE))
     memory_key: str = "history"
     input_key: str | None = None
     output_key: str | None = None
@@ -66,44 +67,39 @@ class MemoryPluginMemory(BaseMemory):
     formatter: MemoryFormatter = Field(default=format_memories, exclude=True)
     sync: bool = True
 
-    @field_validator("store")
-    @classmethod
-    def _check_store(cls, value: StoreLike) -> StoreLike:
-        sync_store(value)
-        return value
-
     @field_validator("scope", mode="before")
     @classmethod
     def _parse_scope(cls, value: object) -> Scope:
-        return Scope.parse(value).require_concrete("MemoryPluginMemory")
+        return binding.write_scope(value, "MemoryPluginMemory", read_option="read_scope")
 
     @field_validator("read_scope")
     @classmethod
     def _check_read_scope(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
-        return dict(check_read_overrides(value))
+        return dict(binding.check_read_overrides(value))
 
     def model_post_init(self, context: Any, /) -> None:
         self._options()  # invalid options fail when the memory is built, not on the first chain call
 
-    def _options(self) -> RecallOptions:
-        return RecallOptions(self.top_k, self.min_score, self.memory_types)
+    def _options(self) -> binding.RecallOptions:
+        return binding.RecallOptions(self.top_k, self.min_score, self.memory_types)
 
     @property
     def memory_variables(self) -> list[str]:
         """The one prompt variable this memory fills."""
         return [self.memory_key]
 
-    def _query(self, inputs: dict[str, Any]) -> str | None:
+    def _query(self, inputs: dict[str, Any]) -> str:
         key = self.input_key or get_prompt_input_key(inputs, self.memory_variables)
-        return _recall.as_query(str(inputs[key]))
+        return binding.recall_query(str(inputs[key]))
 
     def load_memory_variables(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """``{memory_key: formatted memories}`` for the chain input (empty text when nothing is recalled)."""
         query = self._query(inputs)
-        if query is None:
+        if not query:
             return {self.memory_key: ""}
         read = self.scope.with_(**self.read_scope)
-        return {self.memory_key: self.formatter(_recall.search(sync_store(self.store), read, query, self._options()))}
+        store, _ = binding.store_views(self.store)
+        return {self.memory_key: self.formatter(_recall.search(store, read, query, self._options()))}
 
     async def aload_memory_variables(self, inputs: dict[str, Any]) -> dict[str, Any]:
         return await asyncio.to_thread(self.load_memory_variables, inputs)
@@ -119,7 +115,8 @@ class MemoryPluginMemory(BaseMemory):
         """Save the turn (the chain input and output) as a user and an assistant message of ``scope``."""
         messages = self._turn(inputs, outputs)
         if messages:
-            sync_store(self.store).add(self.scope, messages=messages, sync=self.sync)
+            store, _ = binding.store_views(self.store)
+            store.add(self.scope, messages=messages, sync=self.sync)
 
     async def asave_context(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
         await asyncio.to_thread(self.save_context, inputs, outputs)
@@ -127,16 +124,11 @@ class MemoryPluginMemory(BaseMemory):
     def clear(self) -> None:
         """Forget this run: delete the long-term memories of ``scope`` (after pending extraction) and its raw
         messages."""
-        store = sync_store(self.store)
+        store, _ = binding.store_views(self.store)
         store.flush()
         store.clear_messages(self.scope)
-        ids, cursor = [], None
-        while True:
-            page = store.list(self.scope, limit=100, cursor=cursor)
-            ids += [m.id for m in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
+        pages = every_page(lambda cursor: store.list(self.scope, limit=MAX_LIMIT, cursor=cursor))
+        ids = [memory.id for page in pages for memory in page.items]  # all read before any is deleted
         for memory_id in ids:
             store.delete(self.scope, memory_id)
 

@@ -9,13 +9,13 @@ from typing import Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage
 
-from memory_plugin import InvalidArgumentError, Scope
-from memory_plugin.models import Metadata
-from memory_plugin.validation import MAX_LIMIT, check_metadata
+from memory_plugin import Scope
+from memory_plugin.binding import StoreLike, store_views, write_metadata, write_scope
+from memory_plugin.models import Metadata, every_page
+from memory_plugin.validation import MAX_LIMIT
 
 from ._messages import ADAPTER_KEY_PREFIX, in_batches
 from ._stored_messages import from_stored, to_stored_all
-from ._stores import StoreLike, async_store, sync_store
 
 
 class MemoryChatMessageHistory(BaseChatMessageHistory):
@@ -62,28 +62,16 @@ class MemoryChatMessageHistory(BaseChatMessageHistory):
         metadata: Metadata | None = None,
     ) -> None:
         super().__init__()
-        self._store = sync_store(store)
-        self._astore = async_store(store)
-        self.scope = Scope.parse(scope).require_concrete("MemoryChatMessageHistory")
+        self._store, self._astore = store_views(store, "MemoryChatMessageHistory")
+        self.scope = write_scope(scope, "MemoryChatMessageHistory")
         self._sync = sync
-        self._metadata = check_metadata(metadata)
-        reserved = sorted(key for key in self._metadata if key.startswith(ADAPTER_KEY_PREFIX))
-        if reserved:
-            raise InvalidArgumentError(
-                "metadata", f"keys starting with {ADAPTER_KEY_PREFIX!r} are the adapter's own: {reserved}"
-            )
+        self._metadata = dict(write_metadata(metadata, ADAPTER_KEY_PREFIX))
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
         """All messages of the scope, oldest first."""
-        result: list[BaseMessage] = []
-        cursor = None
-        while True:
-            page = self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor)
-            result += [from_stored(m) for m in page.items]
-            if page.next_cursor is None:
-                return result
-            cursor = page.next_cursor
+        pages = every_page(lambda cursor: self._store.messages(self.scope, limit=MAX_LIMIT, cursor=cursor))
+        return [from_stored(message) for page in pages for message in page.items]
 
     async def aget_messages(self) -> list[BaseMessage]:
         # The async engine API runs each call on a worker thread too; one thread for all pages is the same.

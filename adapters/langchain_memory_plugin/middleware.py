@@ -10,15 +10,14 @@ from langchain.agents.middleware.types import ModelCallResult, PrivateStateAttr
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from memory_plugin import Scope, SearchHit
+from memory_plugin import Scope, SearchHit, binding
 from memory_plugin.models import Metadata
 from memory_plugin.scope import SegmentValue
 
 from . import _recall
 from ._messages import MESSAGE_ID_KEY, EngineMessage, in_batches, latest_user_text, message_key, to_engine_messages
-from ._recall import MemoryFormatter, RecallOptions, format_memories
-from ._scope import DEFAULT_READ_SCOPE, ScopeResolver, check_read_overrides
-from ._stores import StoreLike, async_store, sync_store
+from ._recall import MemoryFormatter, format_memories
+from ._scope import ScopeResolver
 
 HANDLED_KEY = "memory_handled_ids"
 
@@ -115,14 +114,14 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any]):
 
     def __init__(
         self,
-        store: StoreLike,
+        store: binding.StoreLike,
         *,
         app_id: str | None = None,
         tenant_id: str | None = None,
         agent_id: str | None = None,
         run_id: str | None = None,
         context_keys: Mapping[str, str] | None = None,
-        read_scope: Mapping[str, SegmentValue] = DEFAULT_READ_SCOPE,
+        read_scope: Mapping[str, SegmentValue] = binding.DEFAULT_READ_SCOPE,
         top_k: int = 5,
         min_score: float = 0.0,
         memory_types: str | Sequence[str] | None = None,
@@ -136,11 +135,10 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any]):
         metadata: Metadata | None = None,
     ) -> None:
         super().__init__()
-        self._store = sync_store(store)
-        self._astore = async_store(store)
+        self._store, self._astore = binding.store_views(store, "MemoryMiddleware")
         self._scopes = ScopeResolver(app_id, tenant_id, agent_id, run_id, context_keys or {})
-        self._read_overrides = check_read_overrides(read_scope)
-        self._options = RecallOptions(top_k, min_score, memory_types, filters, rerank)
+        self._read_overrides = binding.check_read_overrides(read_scope)
+        self._options = binding.RecallOptions(top_k, min_score, memory_types, filters, rerank)
         self._formatter = formatter
         self._recall = recall
         self._auto_write = auto_write
@@ -155,8 +153,8 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any]):
         if not self._recall:
             return None
         scope = self._scopes.resolve(getattr(request.runtime, "context", None), "recall")
-        query = _recall.as_query(latest_user_text(request.messages))
-        return None if query is None else (scope.with_(**self._read_overrides), query)
+        query = binding.recall_query(latest_user_text(request.messages))
+        return (scope.with_(**self._read_overrides), query) if query else None
 
     def _with_memories(self, request: ModelRequest[Any], hits: Sequence[SearchHit]) -> ModelRequest[Any]:
         section = self._formatter(drop_repeats(hits, request.messages)) if hits else ""

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from memory_plugin import InvalidArgumentError, Scope, SearchHit
+from memory_plugin.binding import RecallOptions, recall_query, store_views
 
 from . import _recall
-from ._recall import RecallOptions
-from ._stores import StoreLike, async_store, sync_store
+from ._stores import StoreField
 
-# What invoke(query, **options) may change for one call: every recall option.
-PER_CALL_OPTIONS = tuple(f.name for f in fields(RecallOptions))
+# What invoke(query, **options) may change for one call: every recall option the retriever takes.
+PER_CALL_OPTIONS = ("top_k", "min_score", "memory_types", "filters", "rerank")
 # Keyword arguments LangChain's own invoke() reads and still passes on to the retriever.
 _LANGCHAIN_KWARGS = frozenset({"verbose"})
 
@@ -83,7 +83,7 @@ class MemoryRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Any = Field(exclude=True)
+    store: StoreField
     scope: Scope
     top_k: int = 5
     min_score: float = 0.0
@@ -95,12 +95,6 @@ class MemoryRetriever(BaseRetriever):
     @classmethod
     def _accept_k(cls, data: Any) -> Any:
         return with_top_k_alias(data) if isinstance(data, Mapping) else data
-
-    @field_validator("store")
-    @classmethod
-    def _check_store(cls, value: StoreLike) -> StoreLike:
-        sync_store(value)
-        return value
 
     @field_validator("scope", mode="before")
     @classmethod
@@ -121,21 +115,21 @@ class MemoryRetriever(BaseRetriever):
             )
         return replace(options, **changes) if changes else options
 
+    def _search_query(self, query: str, per_call: Mapping[str, Any]) -> tuple[str, RecallOptions] | None:
+        """The search query and options of one call, or ``None`` when the query is blank."""
+        options, text = self._options(per_call), recall_query(query)
+        return (text, options) if text else None
+
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
-        chosen = self._options(options)
-        text = _recall.as_query(query)
-        if text is None:
-            return []
-        return [to_document(h) for h in _recall.search(sync_store(self.store), self.scope, text, chosen)]
+        recall = self._search_query(query, options)
+        hits = _recall.search(store_views(self.store)[0], self.scope, *recall) if recall else []
+        return [to_document(h) for h in hits]
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
-        chosen = self._options(options)
-        text = _recall.as_query(query)
-        if text is None:
-            return []
-        hits = await _recall.asearch(async_store(self.store), self.scope, text, chosen)
+        recall = self._search_query(query, options)
+        hits = await _recall.asearch(store_views(self.store)[1], self.scope, *recall) if recall else []
         return [to_document(h) for h in hits]

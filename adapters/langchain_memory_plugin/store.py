@@ -21,13 +21,12 @@ from langgraph.store.base import (
 )
 
 from memory_plugin import ExtractionError, Memory, Scope
-from memory_plugin.models import Metadata
+from memory_plugin.binding import StoreLike, recall_query, store_views
+from memory_plugin.models import Metadata, every_page
 from memory_plugin.scope import check_id
 from memory_plugin.validation import MAX_LIMIT, MAX_TOP_K
 
 from . import _namespaces as ns
-from ._recall import as_query
-from ._stores import StoreLike, sync_store
 
 
 class MemoryPluginStore(BaseStore):
@@ -96,7 +95,7 @@ class MemoryPluginStore(BaseStore):
     supports_ttl = False
 
     def __init__(self, store: StoreLike, *, app_id: str = "langgraph", tenant_label: int = 0) -> None:
-        self._store = sync_store(store)
+        self._store, _ = store_views(store, "MemoryPluginStore")
         self._app_id = check_id("app_id", app_id)
         self._tenant_label = ns.check_tenant_label(tenant_label)
         # The engine has no upsert: finding a key and writing it must not interleave with another put to it.
@@ -135,13 +134,11 @@ class MemoryPluginStore(BaseStore):
 
     def _memories(self, target: ns.ReadTarget, extra: dict[str, Any] | None = None) -> Iterator[Memory]:
         scope, filters = target
-        cursor = None
-        while True:
-            page = self._store.list(scope, limit=MAX_LIMIT, cursor=cursor, filters={**filters, **(extra or {})})
+        read_filters = {**filters, **(extra or {})}
+        for page in every_page(
+            lambda cursor: self._store.list(scope, limit=MAX_LIMIT, cursor=cursor, filters=read_filters)
+        ):
             yield from page.items
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     def _find(self, namespace: tuple[str, ...], key: str) -> list[Memory]:
         target = ns.read_target(self._app_id, namespace, exact=True, tenant_label=self._tenant_label)
@@ -190,9 +187,9 @@ class MemoryPluginStore(BaseStore):
         target = ns.read_target(self._app_id, op.namespace_prefix, tenant_label=self._tenant_label)
         if target is None or op.limit <= 0:
             return []
-        query = as_query(op.query)
+        query = recall_query(op.query)
         end = op.offset + op.limit
-        if query is not None and not op.filter and end <= MAX_TOP_K:
+        if query and not op.filter and end <= MAX_TOP_K:
             scope, filters = target
             hits = self._store.search(scope, query, top_k=end, filters=filters)
             return [_search_item(h.memory, h.score) for h in hits[op.offset :]]
@@ -200,9 +197,9 @@ class MemoryPluginStore(BaseStore):
         for memory in self._memories(target):
             if ns.matches_filter(ns.decode_item(memory)[2], op.filter):
                 matching.append(memory)
-                if query is None and len(matching) >= end:
+                if not query and len(matching) >= end:
                     break
-        if query is None:
+        if not query:
             return [_search_item(m) for m in matching[op.offset : end]]
         return self._rank(target, query, matching)[op.offset : end]
 

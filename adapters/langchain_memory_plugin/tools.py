@@ -16,14 +16,13 @@ from typing import Annotated, Any
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool
 
-from memory_plugin import InvalidArgumentError, MemoryNotFoundError, Scope, SearchHit
+from memory_plugin import InvalidArgumentError, MemoryNotFoundError, Scope, SearchHit, binding
 from memory_plugin.models import AddResult, Metadata
 from memory_plugin.scope import SegmentValue
 
 from . import _recall
-from ._recall import RecallOptions, one_line
-from ._scope import DEFAULT_READ_SCOPE, ScopeResolver, check_read_overrides, contains
-from ._stores import StoreLike, sync_store
+from ._recall import one_line
+from ._scope import ScopeResolver
 
 _RECOVERABLE = (MemoryNotFoundError, InvalidArgumentError)
 # Injected by the agent's tool node (never shown to the model); ``None`` when a tool is invoked directly, which
@@ -53,13 +52,13 @@ class _MemoryToolkit:
 
     def __init__(
         self,
-        store: StoreLike,
+        store: binding.StoreLike,
         scopes: ScopeResolver,
         search_overrides: Mapping[str, SegmentValue],
-        options: RecallOptions,
+        options: binding.RecallOptions,
         metadata: Metadata,
     ) -> None:
-        self.store = sync_store(store)
+        self.store, _ = binding.store_views(store, "create_memory_tools")
         self.scopes = scopes
         self.search_overrides = search_overrides
         self.options = options
@@ -76,25 +75,29 @@ class _MemoryToolkit:
         """
         changes = {k: v for k, v in (("run_id", run_id), ("agent_id", agent_id)) if v}
         target = scope.with_(**changes).require_concrete("update_memory / delete_memory")
-        if not contains(scope.with_(**self.search_overrides), target):
+        if not binding.contains(scope.with_(**self.search_overrides), target):
             raise InvalidArgumentError("run_id", "that memory is outside the memories these tools can reach")
         return target
 
-    def query(self, query: str, top_k: int | None) -> tuple[str | None, RecallOptions]:
-        """The search query (``None`` when blank) and options, with the model's ``top_k`` if it gave one."""
+    def search(self, scope: Scope, query: str, top_k: int | None) -> list[SearchHit]:
+        """The memories of the search scope for ``query``, with the model's ``top_k`` if it gave one.
+
+        Raises:
+            InvalidArgumentError: the model's ``top_k`` is out of range.
+        """
         options = self.options if top_k is None else replace(self.options, top_k=top_k)
-        return _recall.as_query(query), options
+        return _recall.search(self.store, scope.with_(**self.search_overrides), query, options)
 
 
 def create_memory_tools(
-    store: StoreLike,
+    store: binding.StoreLike,
     *,
     app_id: str | None = None,
     tenant_id: str | None = None,
     agent_id: str | None = None,
     run_id: str | None = None,
     context_keys: Mapping[str, str] | None = None,
-    search_scope: Mapping[str, SegmentValue] = DEFAULT_READ_SCOPE,
+    search_scope: Mapping[str, SegmentValue] = binding.DEFAULT_READ_SCOPE,
     top_k: int = 5,
     min_score: float = 0.0,
     memory_types: str | Sequence[str] | None = None,
@@ -130,8 +133,8 @@ def create_memory_tools(
     kit = _MemoryToolkit(
         store,
         ScopeResolver(app_id, tenant_id, agent_id, run_id, context_keys or {}),
-        check_read_overrides(search_scope, "search_scope"),
-        RecallOptions(top_k, min_score, memory_types),
+        binding.check_read_overrides(search_scope, "search_scope"),
+        binding.RecallOptions(top_k, min_score, memory_types),
         dict(metadata or {}),
     )
 
@@ -146,12 +149,12 @@ def create_memory_tools(
 
     def search_memories(query: str, top_k: int | None = None, runtime: OptionalRuntime = None) -> str:
         """Search what is remembered about the user from earlier conversations, most relevant first."""
-        scope = kit.scope(runtime).with_(**kit.search_overrides)
-        text, options = kit.query(query, top_k)
-        if text is None:
+        scope = kit.scope(runtime)
+        text = binding.recall_query(query)
+        if not text:
             return "Error: query must not be empty."
         try:
-            return format_hits(_recall.search(kit.store, scope, text, options))
+            return format_hits(kit.search(scope, text, top_k))
         except _RECOVERABLE as e:
             return f"Error: {e}"
 

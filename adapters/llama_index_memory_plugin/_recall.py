@@ -1,29 +1,21 @@
 """Recalling long-term memories: which query, which search, which hits, and how they read in a prompt.
 
-Shared by the memory, the memory block and the retriever. A :class:`Recall` is a frozen value validated once:
-each search gets freshly built arguments, so nothing a call does can leak into the next.
+Shared by the memory, the memory block and the retriever. A :class:`Recall` is a read scope and the
+:class:`~memory_plugin.binding.RecallOptions` every adapter shares (a frozen value validated once: each search
+gets freshly built arguments, so nothing a call does can leak into the next).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 
-from memory_plugin import InvalidArgumentError, Memory, Scope, SearchHit
-from memory_plugin.models import MetadataValue
-from memory_plugin.validation import (
-    MAX_QUERY_LENGTH,
-    MAX_TOP_K,
-    check_bool,
-    check_filters,
-    check_int,
-    check_memory_types,
-    check_time_range,
-)
+from memory_plugin import Memory, Scope, SearchHit
+from memory_plugin.binding import RecallOptions, recall_query
+from memory_plugin.validation import MAX_TOP_K, check_int
 
 from ._calls import Plan, StoreCall
 from ._convert import KEY_PREFIX, PLACEHOLDER_KEY, ROLE_KEY, text_of
@@ -61,16 +53,12 @@ class PromptMessages:
 
 @dataclass(frozen=True)
 class Recall:
-    """Where and how to search: a read scope (``"*"`` and id lists allowed) and the search options."""
+    """Where and how to search: a read scope (``"*"`` and id lists allowed) and the recall options. ``enabled`` is
+    ``False`` when recall was turned off (a ``recall_top_k`` of 0): then there is nothing to search."""
 
     scope: Scope
-    top_k: int = 5
-    rerank: bool = True
-    min_score: float = 0.0
-    memory_types: tuple[str, ...] = ()
-    filters: tuple[tuple[str, tuple[MetadataValue, ...]], ...] = ()
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    options: RecallOptions
+    enabled: bool = True
 
     @classmethod
     def build(
@@ -81,63 +69,40 @@ class Recall:
         top_k: object = 5,
         top_k_field: str = "top_k",
         min_top_k: int = 1,
-        rerank: object = True,
-        min_score: object = 0.0,
-        memory_types: object = None,
-        filters: object = None,
-        start_time: object = None,
-        end_time: object = None,
+        **options: Any,
     ) -> Recall:
-        """Validate every option now, so a mistake fails where it is made and not at the first chat turn.
+        """Validate the scope and every option (see :class:`~memory_plugin.binding.RecallOptions`) now, so a
+        mistake fails where it is made and not at the first chat turn; ``top_k`` is named ``top_k_field`` in
+        errors, and may be 0 (recall off) when ``min_top_k`` is 0.
 
         Raises:
             InvalidScopeError, InvalidArgumentError: naming the option that is wrong.
         """
-        if isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0.0 <= min_score <= 1.0:
-            raise InvalidArgumentError("min_score", f"must be a number from 0 to 1, got {min_score!r:.40}")
-        start, end = check_time_range(start_time, end_time)
-        return cls(
-            scope=Scope.parse(scope, scope_field),
-            top_k=check_int(top_k_field, top_k, min_top_k, MAX_TOP_K),
-            rerank=check_bool("rerank", rerank),
-            min_score=float(min_score),
-            memory_types=check_memory_types(memory_types),
-            filters=tuple(check_filters(filters).items()),
-            start_time=start,
-            end_time=end,
-        )
+        read_scope = Scope.parse(scope, scope_field)
+        count = check_int(top_k_field, top_k, min_top_k, MAX_TOP_K)
+        # RecallOptions always asks for at least one memory; a count of 0 turns recall off instead.
+        return cls(read_scope, RecallOptions(top_k=max(count, 1), **options), enabled=count > 0)
 
     def search_call(self, query: str, extra: int = 0) -> StoreCall:
         """The search for ``query``, asking for ``extra`` more hits than ``top_k`` to make up for skipped ones."""
-        kwargs: dict[str, Any] = {"top_k": min(MAX_TOP_K, self.top_k + extra), "rerank": self.rerank}
-        if self.memory_types:
-            kwargs["memory_types"] = list(self.memory_types)
-        if self.filters:
-            kwargs["filters"] = {key: list(values) for key, values in self.filters}
-        if self.start_time is not None:
-            kwargs["start_time"] = self.start_time
-        if self.end_time is not None:
-            kwargs["end_time"] = self.end_time
-        return StoreCall("search", (self.scope, query.strip()[:MAX_QUERY_LENGTH]), kwargs)
+        return StoreCall("search", (self.scope, recall_query(query)), self.options.search_arguments(extra))
 
     def select(self, hits: Iterable[SearchHit], in_prompt: PromptMessages = PromptMessages()) -> list[SearchHit]:
         """The hits worth showing, best first: scored at least ``min_score``, not a stand-in text, and not
         repeating a message already in the prompt (made from it, or with the same text)."""
-        chosen = [
-            hit
-            for hit in hits
-            if hit.score >= self.min_score
-            and not hit.memory.metadata.get(PLACEHOLDER_KEY)
-            and not in_prompt.repeats(hit)
-        ]
-        return chosen[: self.top_k]
+        return self.options.keep(hits, lambda hit: is_stand_in(hit) or in_prompt.repeats(hit))
 
     def plan(self, query: str, in_prompt: PromptMessages = PromptMessages()) -> Plan[list[SearchHit]]:
         """Search for ``query`` and :meth:`select`; no call at all when recall is off or the query is blank."""
-        if not self.top_k or not query.strip():
+        if not self.enabled or not recall_query(query):
             return []
         hits = yield self.search_call(query, in_prompt.size)
         return self.select(hits, in_prompt)
+
+
+def is_stand_in(hit: SearchHit) -> bool:
+    """Whether a hit is a stand-in text (a message that had no text of its own): recall never shows one."""
+    return bool(hit.memory.metadata.get(PLACEHOLDER_KEY))
 
 
 def query_for(input: object, history: Sequence[ChatMessage]) -> str:

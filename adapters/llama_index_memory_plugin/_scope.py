@@ -1,63 +1,57 @@
-"""What every adapter is bound to: a memory store (sync and async views of it), a scope, write metadata.
+"""What a LlamaIndex memory or memory block is bound to: a memory store (both of its APIs), the run it writes to,
+how it recalls, and the metadata of every write.
 
-Validated once, when the adapter is built, with the errors the engine itself raises.
+Validated once, when the adapter is built, by the rules every adapter shares (:mod:`memory_plugin.binding`) and
+with the errors the engine itself raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
+from dataclasses import dataclass
+from typing import Any
 
-from memory_plugin import AsyncMemoryStore, InvalidArgumentError, InvalidScopeError, MemoryStore, Scope
-from memory_plugin.binding import store_views
+from memory_plugin import AsyncMemoryStore, MemoryStore, Scope, binding
 from memory_plugin.models import MetadataValue
-from memory_plugin.validation import MAX_METADATA_KEYS, check_metadata
 
 from ._convert import ADAPTER_KEYS, KEY_PREFIX
-
-# Each message the adapter writes may carry its own bookkeeping keys next to the caller's metadata.
-MAX_CALLER_METADATA_KEYS = MAX_METADATA_KEYS - len(ADAPTER_KEYS)
+from ._recall import Recall
 
 
-def resolve_stores(store: object, owner: str) -> tuple[MemoryStore, AsyncMemoryStore]:
-    """The sync and the async API of one memory store, from either of them (see
-    :func:`memory_plugin.binding.store_views`).
+@dataclass(frozen=True)
+class Binding:
+    """The store, the run ``scope`` written to, the recall, and the caller's ``metadata`` put on every write."""
 
-    Raises:
-        TypeError: ``store`` is not a memory store (e.g. a client was passed instead).
-    """
-    return store_views(store, owner)
+    store: MemoryStore
+    astore: AsyncMemoryStore
+    scope: Scope
+    recall: Recall
+    metadata: Mapping[str, MetadataValue]
 
+    @classmethod
+    def build(
+        cls, owner: str, store: object, scope: object, recall_scope: object, metadata: object, **recall: Any
+    ) -> Binding:
+        """Check everything ``owner`` (the adapter's class name, named in errors) is given.
 
-def write_scope(scope: object, owner: str) -> Scope:
-    """``scope`` as a concrete Scope: the adapter writes every turn there.
+        Args:
+            recall_scope: where memories are recalled from; ``None``: every run of ``scope``'s tenant and agent.
+            recall: the recall options, as :meth:`Recall.build` takes them.
 
-    Raises:
-        InvalidScopeError: a segment is missing or invalid, or is ``"*"`` / a list of ids.
-    """
-    parsed = Scope.parse(scope)
-    try:
-        return parsed.require_concrete(owner)
-    except InvalidScopeError as e:
-        raise InvalidScopeError(
-            e.field, f"{e.problem}. {owner} writes to this scope; read across runs with recall_scope= instead"
-        ) from None
-
-
-def write_metadata(metadata: object) -> Mapping[str, MetadataValue]:
-    """The caller's metadata for every write, validated and frozen.
-
-    Raises:
-        InvalidArgumentError: not flat scalars, too many keys, or a key the adapter reserves.
-    """
-    checked = check_metadata(metadata)
-    if len(checked) > MAX_CALLER_METADATA_KEYS:
-        raise InvalidArgumentError(
-            "metadata",
-            f"may have at most {MAX_CALLER_METADATA_KEYS} keys here (the adapter keeps "
-            f"{len(ADAPTER_KEYS)} of the store's {MAX_METADATA_KEYS} for its own bookkeeping), got {len(checked)}",
+        Raises:
+            TypeError: ``store`` is not a memory store.
+            InvalidScopeError: ``scope`` is not one concrete run, or ``recall_scope`` is not a valid read scope.
+            InvalidArgumentError: a recall option, or the metadata (flat scalars, at most 13 keys, none starting
+                with ``llama_index_``), is wrong.
+        """
+        sync_store, async_store = binding.store_views(store, owner)
+        run = binding.write_scope(scope, owner, read_option="recall_scope")
+        read_scope = run.with_(**binding.DEFAULT_READ_SCOPE) if recall_scope is None else recall_scope
+        return cls(
+            store=sync_store,
+            astore=async_store,
+            scope=run,
+            recall=Recall.build(read_scope, scope_field="recall_scope", **recall),
+            # Each message the adapter writes carries its own bookkeeping keys next to the caller's metadata.
+            metadata=binding.write_metadata(metadata, KEY_PREFIX, own_keys=len(ADAPTER_KEYS)),
         )
-    reserved = sorted(key for key in checked if key.startswith(KEY_PREFIX))
-    if reserved:
-        raise InvalidArgumentError("metadata", f"keys starting with {KEY_PREFIX!r} are the adapter's own: {reserved}")
-    return MappingProxyType(dict(checked))

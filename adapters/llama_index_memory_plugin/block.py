@@ -16,8 +16,8 @@ from memory_plugin.models import MetadataValue
 from ._calls import arun
 from ._convert import to_engine_all
 from ._history import write_plan
-from ._recall import PromptMessages, Recall, memory_lines, query_for
-from ._scope import resolve_stores, write_metadata, write_scope
+from ._recall import PromptMessages, memory_lines, query_for
+from ._scope import Binding
 
 
 class MemoryPluginBlock(BaseMemoryBlock[str]):
@@ -62,10 +62,7 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
     )
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
 
-    _astore: AsyncMemoryStore = PrivateAttr()
-    _scope: Scope = PrivateAttr()
-    _recall: Recall = PrivateAttr()
-    _metadata: Mapping[str, MetadataValue] = PrivateAttr()
+    _binding: Binding = PrivateAttr()
 
     def __init__(
         self,
@@ -81,20 +78,20 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
         metadata: Mapping[str, MetadataValue] | None = None,
         **fields: Any,
     ) -> None:
-        _, async_store = resolve_stores(store, type(self).__name__)
-        block_scope = write_scope(scope, type(self).__name__)
-        recall = Recall.build(
-            block_scope.with_(run_id="*") if recall_scope is None else recall_scope,
-            scope_field="recall_scope",
+        bound = Binding.build(
+            type(self).__name__,
+            store,
+            scope,
+            recall_scope,
+            metadata,
             top_k=top_k,
             rerank=rerank,
             min_score=min_score,
             memory_types=memory_types,
             filters=filters,
         )
-        frozen_metadata = write_metadata(metadata)
         super().__init__(**fields)
-        self._astore, self._scope, self._recall, self._metadata = async_store, block_scope, recall, frozen_metadata
+        self._binding = bound
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         # The store is a handle on a data folder this process owns: copies share it, as they would share a database
@@ -103,21 +100,23 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
 
     @property
     def scope(self) -> Scope:
-        return self._scope
+        return self._binding.scope
 
     @property
     def recall_scope(self) -> Scope:
-        return self._recall.scope
+        return self._binding.recall.scope
 
     async def _aget(self, messages: list[ChatMessage] | None = None, **block_kwargs: Any) -> str:
         """The memories relevant to the latest user message in ``messages``, one line each ("" if none)."""
         given = messages or []
-        hits = await arun(self._recall.plan(query_for(None, given), PromptMessages.of(given)), self._astore)
+        recall = self._binding.recall.plan(query_for(None, given), PromptMessages.of(given))
+        hits = await arun(recall, self._binding.astore)
         return memory_lines(hits)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
         """Write ``messages`` to the block's scope (they are not modified)."""
-        await arun(write_plan(self._scope, to_engine_all(messages), self._metadata, self.sync), self._astore)
+        bound = self._binding
+        await arun(write_plan(bound.scope, to_engine_all(messages), bound.metadata, self.sync), bound.astore)
 
     async def atruncate(self, content: str, tokens_to_truncate: int) -> str | None:
         """Drop the least relevant memories (the last lines) until about ``tokens_to_truncate`` tokens are saved."""

@@ -17,8 +17,8 @@ from memory_plugin.models import MetadataValue
 from ._calls import Plan, StoreCall, arun, run
 from ._convert import fingerprint, from_engine, to_engine_all
 from ._history import complete_tool_exchanges, count_tokens, read_plan, recent_window, write_plan
-from ._recall import DEFAULT_RECALL_TEMPLATE, PromptMessages, Recall, query_for, recall_message
-from ._scope import resolve_stores, write_metadata, write_scope
+from ._recall import DEFAULT_RECALL_TEMPLATE, PromptMessages, query_for, recall_message
+from ._scope import Binding
 
 DEFAULT_TOKEN_LIMIT = 3000
 DEFAULT_RECALL_TOKEN_LIMIT = 600
@@ -80,11 +80,7 @@ class MemoryPluginMemory(BaseMemory):
     sync: bool = Field(default=False, description="Extract long-term memories before put() returns.")
     tokenizer_fn: Callable[[str], list[Any]] = Field(default_factory=get_tokenizer, exclude=True)
 
-    _store: MemoryStore = PrivateAttr()
-    _astore: AsyncMemoryStore = PrivateAttr()
-    _scope: Scope = PrivateAttr()
-    _recall: Recall = PrivateAttr()
-    _metadata: Mapping[str, MetadataValue] = PrivateAttr()
+    _binding: Binding = PrivateAttr()
 
     def __init__(
         self,
@@ -100,11 +96,12 @@ class MemoryPluginMemory(BaseMemory):
         metadata: Mapping[str, MetadataValue] | None = None,
         **fields: Any,
     ) -> None:
-        sync_store, async_store = resolve_stores(store, type(self).__name__)
-        run_scope = write_scope(scope, type(self).__name__)
-        recall = Recall.build(
-            run_scope.with_(run_id="*") if recall_scope is None else recall_scope,
-            scope_field="recall_scope",
+        bound = Binding.build(
+            type(self).__name__,
+            store,
+            scope,
+            recall_scope,
+            metadata,
             top_k=recall_top_k,
             top_k_field="recall_top_k",
             min_top_k=0,
@@ -113,10 +110,8 @@ class MemoryPluginMemory(BaseMemory):
             memory_types=memory_types,
             filters=filters,
         )
-        frozen_metadata = write_metadata(metadata)
         super().__init__(**fields)
-        self._store, self._astore = sync_store, async_store
-        self._scope, self._recall, self._metadata = run_scope, recall, frozen_metadata
+        self._binding = bound
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
         # The store is a handle on a data folder this process owns: copies share it, as they would share a database
@@ -164,22 +159,22 @@ class MemoryPluginMemory(BaseMemory):
     @property
     def scope(self) -> Scope:
         """The run this memory writes to."""
-        return self._scope
+        return self._binding.scope
 
     @property
     def recall_scope(self) -> Scope:
         """Where long-term memories are recalled from."""
-        return self._recall.scope
+        return self._binding.recall.scope
 
     @property
     def store(self) -> MemoryStore:
         """The memory store (its sync API) this memory reads and writes; ``store.flush()`` waits for extraction."""
-        return self._store
+        return self._binding.store
 
     # ---- plans: the logic, written once for the sync and the async methods --------------------------------
 
     def _get_plan(self, input: str | ChatMessage | None, initial_token_count: int) -> Plan[list[ChatMessage]]:
-        stored = yield from read_plan(self._scope)
+        stored = yield from read_plan(self.scope)
         history = [from_engine(message) for message in stored]
         available = max(0, self.token_limit - initial_token_count)
         recall_budget = min(self.recall_token_limit, available)
@@ -188,21 +183,21 @@ class MemoryPluginMemory(BaseMemory):
             # Messages sure to stay in the window whatever the memories take: their memories would be repeats.
             sure = recent_window(history, available - recall_budget, self.tokenizer_fn)
             in_window = PromptMessages.of(sure, (message.id for message in stored[len(stored) - len(sure) :]))
-            hits = yield from self._recall.plan(query_for(input, history), in_window)
+            hits = yield from self._binding.recall.plan(query_for(input, history), in_window)
         recalled = recall_message(hits, self.recall_template, recall_budget, self.tokenizer_fn)
         used = count_tokens(recalled, self.tokenizer_fn) if recalled else 0
         window = complete_tool_exchanges(recent_window(history, available - used, self.tokenizer_fn))
         return [recalled, *window] if recalled else window
 
     def _get_all_plan(self) -> Plan[list[ChatMessage]]:
-        stored = yield from read_plan(self._scope)
+        stored = yield from read_plan(self.scope)
         return [from_engine(message) for message in stored]
 
     def _put_plan(self, messages: Sequence[ChatMessage]) -> Plan[None]:
-        yield from write_plan(self._scope, to_engine_all(messages), self._metadata, self.sync)
+        yield from write_plan(self.scope, to_engine_all(messages), self._binding.metadata, self.sync)
 
     def _set_plan(self, messages: Sequence[ChatMessage]) -> Plan[None]:
-        stored = yield from read_plan(self._scope)
+        stored = yield from read_plan(self.scope)
         entries = to_engine_all(messages)
         old = [fingerprint(m.role, m.content, m.metadata) for m in stored]
         new = [fingerprint(e["role"], e["content"], e["metadata"]) for e in entries]
@@ -210,8 +205,8 @@ class MemoryPluginMemory(BaseMemory):
         if new[: len(old)] == old:
             entries = entries[len(old) :]
         else:
-            yield StoreCall("clear_messages", (self._scope,))
-        yield from write_plan(self._scope, entries, self._metadata, self.sync)
+            yield StoreCall("clear_messages", (self.scope,))
+        yield from write_plan(self.scope, entries, self._binding.metadata, self.sync)
 
     # ---- BaseMemory ------------------------------------------------------------------------------------------
 
@@ -227,51 +222,51 @@ class MemoryPluginMemory(BaseMemory):
         Returns:
             New ``ChatMessage`` objects, oldest first, the recall message first.
         """
-        return run(self._get_plan(input, initial_token_count), self._store)
+        return run(self._get_plan(input, initial_token_count), self._binding.store)
 
     async def aget(
         self, input: str | ChatMessage | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """Async :meth:`get`."""
-        return await arun(self._get_plan(input, initial_token_count), self._astore)
+        return await arun(self._get_plan(input, initial_token_count), self._binding.astore)
 
     def get_all(self) -> list[ChatMessage]:
         """Every message of the run, oldest first (no recall, no token limit)."""
-        return run(self._get_all_plan(), self._store)
+        return run(self._get_all_plan(), self._binding.store)
 
     async def aget_all(self) -> list[ChatMessage]:
         """Async :meth:`get_all`."""
-        return await arun(self._get_all_plan(), self._astore)
+        return await arun(self._get_all_plan(), self._binding.astore)
 
     def put(self, message: ChatMessage) -> None:
         """Write one turn to the run (``message`` is not modified)."""
-        run(self._put_plan([message]), self._store)
+        run(self._put_plan([message]), self._binding.store)
 
     async def aput(self, message: ChatMessage) -> None:
         """Async :meth:`put`."""
-        await arun(self._put_plan([message]), self._astore)
+        await arun(self._put_plan([message]), self._binding.astore)
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
         """Write several turns in order, in one store call per 100 messages."""
-        run(self._put_plan(messages), self._store)
+        run(self._put_plan(messages), self._binding.store)
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """Async :meth:`put_messages`."""
-        await arun(self._put_plan(messages), self._astore)
+        await arun(self._put_plan(messages), self._binding.astore)
 
     def set(self, messages: list[ChatMessage]) -> None:
         """Make ``messages`` the run's history: if they start with the stored history only the rest is written,
         otherwise the run's stored messages are deleted and replaced by them."""
-        run(self._set_plan(messages), self._store)
+        run(self._set_plan(messages), self._binding.store)
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """Async :meth:`set`."""
-        await arun(self._set_plan(messages), self._astore)
+        await arun(self._set_plan(messages), self._binding.astore)
 
     def reset(self) -> None:
         """Delete the run's messages (its chat history). Long-term memories, of this run or any other, are kept."""
-        run(self._set_plan([]), self._store)
+        run(self._set_plan([]), self._binding.store)
 
     async def areset(self) -> None:
         """Async :meth:`reset`."""
-        await arun(self._set_plan([]), self._astore)
+        await arun(self._set_plan([]), self._binding.astore)

@@ -11,10 +11,10 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from memory_plugin import AsyncMemoryStore, MemoryStore, Scope, SearchHit
+from memory_plugin.binding import store_views
 
 from ._calls import arun, run
 from ._recall import Recall, node_metadata
-from ._scope import resolve_stores
 
 # What the model sees of a node besides its text; ids and scope are for the application.
 LLM_METADATA = frozenset({"event_time", "role"})
@@ -56,7 +56,7 @@ class MemoryPluginRetriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
-        self._store, self._astore = resolve_stores(store, type(self).__name__)
+        self._store, self._astore = store_views(store, type(self).__name__)
         self._recall = Recall.build(
             scope,
             top_k=top_k,

@@ -27,6 +27,7 @@ from .base import (
     raw_json,
     require_one_tenant,
 )
+from .insights import ActivityStats, ListScopes, StoreStats
 from .memories import (
     Add,
     DeleteAll,
@@ -44,7 +45,7 @@ from .memories import (
     Search,
     UpdateMemory,
 )
-from .stores import STORE_SETTINGS, CreateStore, DeleteStore, GetStore, ListStores, UpdateStore
+from .stores import STORE_SETTINGS, CreateStore, DeleteStore, GetStore, ListStores, NamedStoreOperation, UpdateStore
 
 STORE_LIFECYCLE: tuple[type[Operation[Any]], ...] = (CreateStore, GetStore, ListStores, UpdateStore, DeleteStore)
 STORE_OPERATIONS: tuple[type[StoreOperation[Any]], ...] = (
@@ -63,12 +64,18 @@ STORE_OPERATIONS: tuple[type[StoreOperation[Any]], ...] = (
     ListExtractionJobs,
     RetryExtraction,
     PruneStore,
+    ListScopes,
+    StoreStats,
+    ActivityStats,
 )
 BY_ROUTE: dict[str, type[Operation[Any]]] = {op.ROUTE: op for op in (*STORE_LIFECYCLE, *STORE_OPERATIONS)}
 
 
 __all__ = [
+    "ActivityStats",
     "BY_ROUTE",
+    "ListScopes",
+    "StoreStats",
     "OPERATION_NAMES",
     "STORE_LIFECYCLE",
     "STORE_OPERATIONS",
@@ -90,6 +97,7 @@ __all__ = [
     "ListRequests",
     "ListStores",
     "MemoryOperation",
+    "NamedStoreOperation",
     "Operation",
     "PruneStore",
     "ReadOperation",

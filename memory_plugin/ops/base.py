@@ -7,21 +7,18 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
 
 from pydantic import TypeAdapter
 
 from ..errors import InvalidArgumentError, InvalidScopeError
-from ..models import (
-    MetadataValue,
-    SearchHit,
-    SearchResults,
-    Usage,
-)
+from ..models import MetadataValue, SearchHit, SearchResults, Usage
 from ..scope import WILDCARD, Scope
 from ..validation import (
     MessageInput,
+    check_cursor,
     check_filters,
+    check_limit,
     check_memory_id,
     check_memory_types,
     check_store_name,
@@ -51,6 +48,9 @@ OPERATION_NAMES = (
     "ExtractMemories",
     "ListExtractionJobs",
     "RetryExtraction",
+    "ListScopes",
+    "StoreStats",
+    "ActivityStats",
 )
 
 
@@ -106,13 +106,38 @@ def jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Operation(Generic[R]):
-    """One public operation. ``NAME`` is how the audit records it (``None``: not audited), ``ROUTE`` its HTTP path
-    segment, ``RESULT`` the codec of what it returns, ``WRITES`` whether it changes data."""
+    """One public operation, returning ``R``. Each operation says in its class line what it is:
+
+    - ``route``: its HTTP path segment (``ROUTE``);
+    - ``audit``: how the audit records it (``NAME``; none: not audited);
+    - ``writes``: whether it changes data (``WRITES``);
+    - ``result``: the codec of what it returns (``RESULT``), when not the plain one of ``R``.
+
+    Example:
+        >>> @dataclass(frozen=True)  # doctest: +SKIP
+        ... class DeleteMessages(StoreOperation[int], route="clear_messages", audit="DeleteMessages", writes=True):
+        ...     scope: Scope
+    """
 
     NAME: ClassVar[str | None] = None
     ROUTE: ClassVar[str]
     RESULT: ClassVar[Codec[Any]]
     WRITES: ClassVar[bool] = False
+
+    def __init_subclass__(
+        cls,
+        *,
+        route: str | None = None,
+        audit: str | None = None,
+        writes: bool = False,
+        result: Codec[Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if route is None:  # a kind of operation (StoreOperation, ReadOperation ...), not one a caller sends
+            return
+        cls.ROUTE, cls.NAME, cls.WRITES = route, audit, writes
+        cls.RESULT = result or Codec(_result_type(cls))
 
     @classmethod
     def parse(cls, **raw: Any) -> Operation[R]:
@@ -142,7 +167,19 @@ class Operation(Generic[R]):
 
     def to_json(self) -> dict[str, Any]:
         """This operation's fields as JSON data; :meth:`from_json` reads them back into an equal operation."""
-        return {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data = {f.name: jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if data.get("cursor") is not None:  # a page's cursor travels as the opaque text callers hold
+            data["cursor"] = encode_cursor(data["cursor"])
+        return data
+
+
+def _result_type(op: type[Operation[Any]]) -> Any:
+    """``R`` of ``class Op(SomeOperation[R])``."""
+    for base in getattr(op, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, Operation):
+            return get_args(base)[0]
+    raise TypeError(f"{op.__name__} must name what it returns: class {op.__name__}(StoreOperation[Result], ...)")
 
 
 def require_one_tenant(scope: Scope) -> Scope:
@@ -173,6 +210,12 @@ def scope_field(raw: Mapping[str, Any]) -> Scope:
 
 def concrete_scope(raw: Mapping[str, Any], operation: str) -> Scope:
     return scope_field(raw).require_concrete(operation)
+
+
+def page_fields(op: type[Operation[Any]], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``limit`` (by default the operation's own) and ``cursor`` of a read that returns one page."""
+    default = op.__dataclass_fields__["limit"].default
+    return {"limit": check_limit(raw.get("limit", default)), "cursor": check_cursor(raw.get("cursor"))}
 
 
 @dataclass(frozen=True)
@@ -206,10 +249,6 @@ class ReadOperation(StoreOperation[R]):
             "start_time": start,
             "end_time": end,
         }
-
-
-def cursor_json(position: int | None) -> str | None:
-    return None if position is None else encode_cursor(position)
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .. import models
 from ..errors import InvalidArgumentError
-from ..models import (
-    AddResult,
-    DeleteAllResult,
-    ExtractionJob,
-    HistoryEvent,
-    Memory,
-    Message,
-    Metadata,
-    Page,
-    PruneResult,
-    RequestRecord,
-    SearchResults,
-)
-from ..scope import Scope
+from ..scope import Scope, check_id
 from ..validation import (
     MessageInput,
     check_bool,
-    check_cursor,
     check_idempotency_key,
-    check_limit,
     check_messages,
     check_metadata,
     check_optional_time,
@@ -37,15 +23,14 @@ from ..validation import (
 )
 from .base import (
     OPERATION_NAMES,
-    Codec,
     MemoryOperation,
     ReadOperation,
     SearchResultsCodec,
     StoreOperation,
     WholeStoreOperation,
     concrete_scope,
-    cursor_json,
     missing_field,
+    page_fields,
     require_one_tenant,
     scope_field,
     store_field,
@@ -53,15 +38,13 @@ from .base import (
 
 
 @dataclass(frozen=True)
-class Add(StoreOperation[AddResult]):
-    NAME = "AddMemories"
-    ROUTE = "add"
-    RESULT = Codec(AddResult)
-    WRITES = True
+class Add(StoreOperation[models.AddResult], route="add", audit="AddMemories", writes=True):
+    """Add messages (kept as short-term memory, long-term memories extracted from them) or a text, to one run."""
+
     scope: Scope
     messages: tuple[MessageInput, ...] | None = None
     text: str | None = None
-    metadata: Metadata = dataclasses.field(default_factory=dict)
+    metadata: models.Metadata = dataclasses.field(default_factory=dict)
     sync: bool = True
     timestamp: datetime | None = None
     idempotency_key: str | None = None
@@ -85,13 +68,13 @@ class Add(StoreOperation[AddResult]):
 
 
 @dataclass(frozen=True)
-class Search(ReadOperation[SearchResults]):
-    NAME = "SearchMemories"
-    ROUTE = "search"
-    RESULT = SearchResultsCodec()
+class Search(ReadOperation[models.SearchResults], route="search", audit="SearchMemories", result=SearchResultsCodec()):
+    """The memories of a read scope best matching ``query``, with their scores."""
+
     query: str = ""
     top_k: int = 10
     rerank: bool = True
+    explain: bool = False
 
     @classmethod
     def parse(cls, **raw: Any) -> Search:
@@ -103,44 +86,33 @@ class Search(ReadOperation[SearchResults]):
             query=check_query(raw["query"]),
             top_k=check_top_k(raw.get("top_k", 10)),
             rerank=check_bool("rerank", raw.get("rerank", True)),
+            explain=check_bool("explain", raw.get("explain", False)),
         )
 
 
 @dataclass(frozen=True)
-class ListMemories(ReadOperation[Page[Memory]]):
-    NAME = "ListMemories"
-    ROUTE = "list"
-    RESULT = Codec(Page[Memory])
+class ListMemories(ReadOperation[models.Page[models.Memory]], route="list", audit="ListMemories"):
+    """One page of the memories of a read scope, oldest first."""
+
     limit: int = 20
     cursor: int | None = None
 
     @classmethod
     def parse(cls, **raw: Any) -> ListMemories:
-        return cls(
-            **cls._read_fields(raw),
-            limit=check_limit(raw.get("limit", 20)),
-            cursor=check_cursor(raw.get("cursor")),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "cursor": cursor_json(self.cursor)}
+        return cls(**cls._read_fields(raw), **page_fields(cls, raw))
 
 
 @dataclass(frozen=True)
-class GetMemory(MemoryOperation[Memory]):
-    NAME = "GetMemory"
-    ROUTE = "get"
-    RESULT = Codec(Memory)
+class GetMemory(MemoryOperation[models.Memory], route="get", audit="GetMemory"):
+    """One memory of a concrete scope."""
 
 
 @dataclass(frozen=True)
-class UpdateMemory(MemoryOperation[Memory]):
-    NAME = "UpdateMemory"
-    ROUTE = "update"
-    RESULT = Codec(Memory)
-    WRITES = True
+class UpdateMemory(MemoryOperation[models.Memory], route="update", audit="UpdateMemory", writes=True):
+    """Change the text and/or metadata of one memory."""
+
     text: str | None = None
-    metadata: Metadata | None = None
+    metadata: models.Metadata | None = None
 
     @classmethod
     def parse(cls, **raw: Any) -> UpdateMemory:
@@ -156,48 +128,32 @@ class UpdateMemory(MemoryOperation[Memory]):
 
 
 @dataclass(frozen=True)
-class DeleteMemory(MemoryOperation[None]):
-    NAME = "DeleteMemory"
-    ROUTE = "delete"
-    RESULT = Codec(None)
-    WRITES = True
+class DeleteMemory(MemoryOperation[None], route="delete", audit="DeleteMemory", writes=True):
+    """Delete one memory."""
 
 
 @dataclass(frozen=True)
-class GetHistory(MemoryOperation[list[HistoryEvent]]):
-    NAME = "GetHistory"
-    ROUTE = "history"
-    RESULT = Codec(list[HistoryEvent])
+class GetHistory(MemoryOperation[list[models.HistoryEvent]], route="history", audit="GetHistory"):
+    """What happened to one memory, oldest first."""
 
 
 @dataclass(frozen=True)
-class ListMessages(StoreOperation[Page[Message]]):
-    NAME = "ListMessages"
-    ROUTE = "messages"
-    RESULT = Codec(Page[Message])
+class ListMessages(StoreOperation[models.Page[models.Message]], route="messages", audit="ListMessages"):
+    """One page of the raw messages of one run, in order."""
+
     scope: Scope
     limit: int = 100
     cursor: int | None = None
 
     @classmethod
     def parse(cls, **raw: Any) -> ListMessages:
-        return cls(
-            store=store_field(raw),
-            scope=concrete_scope(raw, "messages"),
-            limit=check_limit(raw.get("limit", 100)),
-            cursor=check_cursor(raw.get("cursor")),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "cursor": cursor_json(self.cursor)}
+        return cls(store=store_field(raw), scope=concrete_scope(raw, "messages"), **page_fields(cls, raw))
 
 
 @dataclass(frozen=True)
-class DeleteMessages(StoreOperation[int]):
-    NAME = "DeleteMessages"
-    ROUTE = "clear_messages"
-    RESULT = Codec(int)
-    WRITES = True
+class DeleteMessages(StoreOperation[int], route="clear_messages", audit="DeleteMessages", writes=True):
+    """Delete the raw messages of one run; long-term memories stay."""
+
     scope: Scope
 
     @classmethod
@@ -206,11 +162,9 @@ class DeleteMessages(StoreOperation[int]):
 
 
 @dataclass(frozen=True)
-class DeleteAll(StoreOperation[DeleteAllResult]):
-    NAME = "DeleteAll"
-    ROUTE = "delete_all"
-    RESULT = Codec(DeleteAllResult)
-    WRITES = True
+class DeleteAll(StoreOperation[models.DeleteAllResult], route="delete_all", audit="DeleteAll", writes=True):
+    """Erase everything of one tenant's read scope: memories, history, messages, extraction jobs."""
+
     scope: Scope
 
     @classmethod
@@ -219,39 +173,39 @@ class DeleteAll(StoreOperation[DeleteAllResult]):
 
 
 @dataclass(frozen=True)
-class ListRequests(StoreOperation[Page[RequestRecord]]):
-    NAME = "ListRequests"
-    ROUTE = "requests"
-    RESULT = Codec(Page[RequestRecord])
+class ListRequests(StoreOperation[models.Page[models.RequestRecord]], route="requests", audit="ListRequests"):
+    """One page of the audit records of a read scope, newest first."""
+
     scope: Scope
     operation: str | None = None
     limit: int = 50
     cursor: int | None = None
+    outcome: str | None = None  # "ok", "error" (any failure) or an error's class name
+    key_id: str | None = None  # the access key that made the calls (memory server)
 
     @classmethod
     def parse(cls, **raw: Any) -> ListRequests:
-        operation = raw.get("operation")
+        operation, outcome, key_id = raw.get("operation"), raw.get("outcome"), raw.get("key_id")
         if operation is not None and operation not in OPERATION_NAMES:
             raise InvalidArgumentError(
                 "operation", f"must be one of {list(OPERATION_NAMES)} or None, got {operation!r:.60}"
             )
+        if outcome is not None and (not isinstance(outcome, str) or not outcome.isidentifier()):
+            raise InvalidArgumentError("outcome", "must be 'ok', 'error' or an error class name, or None")
         return cls(
             store=store_field(raw),
             scope=scope_field(raw),
             operation=operation,
-            limit=check_limit(raw.get("limit", 50)),
-            cursor=check_cursor(raw.get("cursor")),
+            outcome=outcome,
+            key_id=None if key_id is None else check_id("key_id", key_id),
+            **page_fields(cls, raw),
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {**super().to_json(), "cursor": cursor_json(self.cursor)}
 
 
 @dataclass(frozen=True)
-class Flush(StoreOperation[bool]):
-    NAME = "Flush"
-    ROUTE = "flush"
-    RESULT = Codec(bool)
+class Flush(StoreOperation[bool], route="flush", audit="Flush"):
+    """Wait until the store's background extraction is done (at most ``timeout`` seconds)."""
+
     timeout: float | None = None
 
     @classmethod
@@ -265,23 +219,17 @@ class Flush(StoreOperation[bool]):
 
 
 @dataclass(frozen=True)
-class ListExtractionJobs(WholeStoreOperation[list[ExtractionJob]]):
-    NAME = "ListExtractionJobs"
-    ROUTE = "extraction_status"
-    RESULT = Codec(list[ExtractionJob])
+class ListExtractionJobs(
+    WholeStoreOperation[list[models.ExtractionJob]], route="extraction_status", audit="ListExtractionJobs"
+):
+    """The store's unfinished background extraction jobs."""
 
 
 @dataclass(frozen=True)
-class RetryExtraction(WholeStoreOperation[int]):
-    NAME = "RetryExtraction"
-    ROUTE = "retry_failed"
-    RESULT = Codec(int)
-    WRITES = True
+class RetryExtraction(WholeStoreOperation[int], route="retry_failed", audit="RetryExtraction", writes=True):
+    """Queue the store's failed extraction jobs again."""
 
 
 @dataclass(frozen=True)
-class PruneStore(WholeStoreOperation[PruneResult]):
-    NAME = "PruneStore"
-    ROUTE = "prune"
-    RESULT = Codec(PruneResult)
-    WRITES = True
+class PruneStore(WholeStoreOperation[models.PruneResult], route="prune", audit="PruneStore", writes=True):
+    """Delete what is older than the store's retention."""

@@ -7,23 +7,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgumentError
-from ..models import (
-    MemoryStoreInfo,
-)
-from ..validation import (
-    check_description,
-    check_retention_days,
-    check_store_name,
-)
-from .base import Codec, Operation
+from ..models import MemoryStoreInfo
+from ..validation import check_description, check_retention_days, check_store_name
+from .base import Operation, R
+
+STORE_SETTINGS = ("description", "audit_retention_days", "history_retention_days")
 
 
 @dataclass(frozen=True)
-class CreateStore(Operation[MemoryStoreInfo]):
-    ROUTE = "stores.create"
-    RESULT = Codec(MemoryStoreInfo)
-    WRITES = True
+class NamedStoreOperation(Operation[R]):
+    """An operation on the memory store named ``name`` itself (not on its memories)."""
+
     name: str
+
+    @classmethod
+    def parse(cls, **raw: Any) -> NamedStoreOperation[R]:
+        return cls(name=check_store_name(raw.get("name")))
+
+
+@dataclass(frozen=True)
+class CreateStore(NamedStoreOperation[MemoryStoreInfo], route="stores.create", writes=True):
+    """Create a store, with its description and retention settings."""
+
     description: str = ""
     audit_retention_days: int | None = None
     history_retention_days: int | None = None
@@ -39,37 +44,23 @@ class CreateStore(Operation[MemoryStoreInfo]):
 
 
 @dataclass(frozen=True)
-class GetStore(Operation[MemoryStoreInfo]):
-    ROUTE = "stores.get"
-    RESULT = Codec(MemoryStoreInfo)
-    name: str
-
-    @classmethod
-    def parse(cls, **raw: Any) -> GetStore:
-        return cls(name=check_store_name(raw.get("name")))
+class GetStore(NamedStoreOperation[MemoryStoreInfo], route="stores.get"):
+    """One store's settings; :class:`~memory_plugin.errors.MemoryStoreNotFoundError` if there is none."""
 
 
 @dataclass(frozen=True)
-class ListStores(Operation[list[MemoryStoreInfo]]):
-    ROUTE = "stores.list"
-    RESULT = Codec(list[MemoryStoreInfo])
+class ListStores(Operation[list[MemoryStoreInfo]], route="stores.list"):
+    """Every store of the data folder."""
 
     @classmethod
     def parse(cls, **raw: Any) -> ListStores:
         return cls()
 
 
-STORE_SETTINGS = ("description", "audit_retention_days", "history_retention_days")
-
-
 @dataclass(frozen=True)
-class UpdateStore(Operation[MemoryStoreInfo]):
+class UpdateStore(NamedStoreOperation[MemoryStoreInfo], route="stores.update", writes=True):
     """Change some of a store's settings; ``changes`` holds only the settings named by the caller."""
 
-    ROUTE = "stores.update"
-    RESULT = Codec(MemoryStoreInfo)
-    WRITES = True
-    name: str
     changes: Mapping[str, str | int | None]
 
     @classmethod
@@ -89,12 +80,5 @@ class UpdateStore(Operation[MemoryStoreInfo]):
 
 
 @dataclass(frozen=True)
-class DeleteStore(Operation[None]):
-    ROUTE = "stores.delete"
-    RESULT = Codec(None)
-    WRITES = True
-    name: str
-
-    @classmethod
-    def parse(cls, **raw: Any) -> DeleteStore:
-        return cls(name=check_store_name(raw.get("name")))
+class DeleteStore(NamedStoreOperation[None], route="stores.delete", writes=True):
+    """Delete a store and everything in it."""

@@ -10,18 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import extraction
 from ..clock import new_id
 from ..embedding import Embedder
 from ..errors import ExtractionError, InvalidArgumentError, MemoryPluginError
-from ..extraction import (
-    ExtractionInput,
-    Extractor,
-    MemoryDeletion,
-    MemoryOperation,
-    MemoryUnchanged,
-    MemoryUpdate,
-    NewMemory,
-)
 from ..filters import ReadFilter
 from ..models import Memory, Message, Metadata
 from ..retrieval import embedding_text
@@ -50,14 +42,14 @@ class StoreHandle:
     id: int
     name: str
     embedder: Embedder
-    extractor: Extractor
+    extractor: extraction.Extractor
 
 
 @dataclass(frozen=True)
 class Prepared:
     """One extractor operation, validated, with the embedding of its new text if it has one."""
 
-    operation: MemoryOperation
+    operation: extraction.MemoryOperation
     embedding: Vector | None
 
 
@@ -90,7 +82,7 @@ def extraction_input(
     record: RecordStore, index: VectorIndex, settings: Settings, store: StoreHandle, scope: Scope,
     messages: list[Message], text: str | None, metadata: dict[str, Any], when: datetime,
     before_position: int | None = None,
-) -> ExtractionInput:  # fmt: skip
+) -> extraction.ExtractionInput:  # fmt: skip
     """What the extractor sees: the new messages, the run's recent messages, and a search of the tenant."""
     with record.read() as reader:
         recent = reader.recent_messages(store.id, scope, before_position, RECENT_CONTEXT_MESSAGES)
@@ -107,7 +99,7 @@ def extraction_input(
         memories = [m for m, _ in hybrid_search(record, index, tenant, text, vector, k, True, settings).hits]
         return [(m, s) for m, s in zip(memories, _cosines(record, vector, [m.id for m in memories]), strict=True)]
 
-    return ExtractionInput(scope=scope, messages=messages, text=text, metadata=metadata, timestamp=when,
+    return extraction.ExtractionInput(scope=scope, messages=messages, text=text, metadata=metadata, timestamp=when,
                            recent=recent, related=related, similar=similar)  # fmt: skip
 
 
@@ -130,7 +122,7 @@ def _cosines(record: RecordStore, vector: Vector, memory_ids: list[str]) -> list
 
 
 def _check_operation(op: object) -> None:
-    if isinstance(op, NewMemory):
+    if isinstance(op, extraction.NewMemory):
         check_text("memory.text", op.text)
         check_memory_type(op.memory_type)
         check_metadata(op.metadata)
@@ -138,18 +130,18 @@ def _check_operation(op: object) -> None:
             check_id("memory.speaker", op.speaker)
         if len(op.context) > MAX_TEXT_LENGTH or "\x00" in op.context:
             raise InvalidArgumentError("memory.context", f"must be at most {MAX_TEXT_LENGTH} characters, no NUL")
-    elif isinstance(op, MemoryUpdate):
+    elif isinstance(op, extraction.MemoryUpdate):
         check_memory_id(op.memory_id)
         if op.text is not None:
             check_text("memory.text", op.text)
         check_metadata(op.metadata)
-    elif isinstance(op, (MemoryDeletion, MemoryUnchanged)):
+    elif isinstance(op, (extraction.MemoryDeletion, extraction.MemoryUnchanged)):
         check_memory_id(op.memory_id)
     else:
         raise InvalidArgumentError("operation", f"unknown extractor operation {type(op).__name__}")
 
 
-def extract(record: RecordStore, store: StoreHandle, request: ExtractionInput) -> list[Prepared]:
+def extract(record: RecordStore, store: StoreHandle, request: extraction.ExtractionInput) -> list[Prepared]:
     """Run the store's extractor, validate what it returned, and embed every new text in one batch.
 
     Raises:
@@ -167,7 +159,7 @@ def extract(record: RecordStore, store: StoreHandle, request: ExtractionInput) -
             _check_operation(op)
     except InvalidArgumentError as e:
         raise ExtractionError(f"extractor returned an invalid operation: {e}") from e
-    updated = [op.memory_id for op in operations if isinstance(op, MemoryUpdate) and op.text]
+    updated = [op.memory_id for op in operations if isinstance(op, extraction.MemoryUpdate) and op.text]
     with record.read() as reader:
         # Updated text is embedded as said by the same speaker as before.
         speakers = {i: row.memory.speaker for i, row in reader.memories_by_id(updated).items()} if updated else {}
@@ -176,10 +168,10 @@ def extract(record: RecordStore, store: StoreHandle, request: ExtractionInput) -
     return [Prepared(op, None if t is None else next(vectors)) for op, t in zip(operations, texts, strict=True)]
 
 
-def _embedding_input(op: MemoryOperation, speakers: dict[str, str | None]) -> str | None:
-    if isinstance(op, NewMemory):
+def _embedding_input(op: extraction.MemoryOperation, speakers: dict[str, str | None]) -> str | None:
+    if isinstance(op, extraction.NewMemory):
         return embedding_text(op.text, op.speaker)
-    if isinstance(op, MemoryUpdate) and op.text is not None:
+    if isinstance(op, extraction.MemoryUpdate) and op.text is not None:
         return embedding_text(op.text, speakers.get(op.memory_id))
     return None
 
@@ -192,7 +184,7 @@ def apply(
     memories: list[Memory] = []
     for item in prepared:
         op = item.operation
-        if isinstance(op, NewMemory):
+        if isinstance(op, extraction.NewMemory):
             assert item.embedding is not None
             new = NewMemoryRecord(
                 text=op.text, memory_type=op.memory_type, metadata=dict(op.metadata),
@@ -204,12 +196,12 @@ def apply(
         row = tx.tenant_memory(store_id, scope, op.memory_id)
         if row is None:
             continue
-        if isinstance(op, MemoryUpdate):
+        if isinstance(op, extraction.MemoryUpdate):
             metadata = None if op.metadata is None else dict(op.metadata)
             memories.append(tx.update_memory(row, text=op.text, metadata=metadata, event_time=op.event_time,
                                              embedding=item.embedding, request_id=request_id,
                                              source_message_ids=list(op.source_message_ids)))  # fmt: skip
-        elif isinstance(op, MemoryUnchanged):
+        elif isinstance(op, extraction.MemoryUnchanged):
             tx.note_unchanged(row, request_id, list(op.source_message_ids))
         else:
             tx.delete_memory(row, request_id, list(op.source_message_ids))

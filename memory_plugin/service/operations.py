@@ -10,48 +10,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import clock
+from .. import clock, models, ops
 from ..errors import MemoryNotFoundError
 from ..filters import ReadFilter
-from ..models import (
-    AddResult,
-    DeleteAllResult,
-    ExtractionJob,
-    HistoryEvent,
-    Memory,
-    Message,
-    Page,
-    PruneResult,
-    RequestRecord,
-    SearchHit,
-    SearchResults,
-    Usage,
-)
-from ..ops import (
-    Add,
-    DeleteAll,
-    DeleteMemory,
-    DeleteMessages,
-    Flush,
-    GetHistory,
-    GetMemory,
-    ListExtractionJobs,
-    ListMemories,
-    ListMessages,
-    ListRequests,
-    MemoryOperation,
-    PruneStore,
-    ReadOperation,
-    RetryExtraction,
-    Search,
-    StoreOperation,
-    UpdateMemory,
-)
 from ..query_time import named_periods
 from ..retrieval import embedding_text
 from ..settings import Settings
 from ..storage.base import JobQueue, MemoryRow, NewJob, RecordReader, RecordStore, Retention, VectorIndex
 from ..validation import encode_cursor
+from . import insights
 from .audit import AuditRecord
 from .catalog import StoreCatalog
 from .idempotency import fingerprint, remember, replayed
@@ -78,14 +45,14 @@ class JobSignal:
             self.changed.notify_all()
 
 
-def _page(items: Sequence[tuple[int, T]], size: int) -> Page[T]:
+def _page(items: Sequence[tuple[int, T]], size: int) -> models.Page[T]:
     """A page of ``size`` items from ``size + 1`` read: the extra one only says there is a next page."""
     more = len(items) > size
     cursor = encode_cursor(items[size - 1][0]) if more else None
-    return Page(items=[item for _, item in items[:size]], next_cursor=cursor)
+    return models.Page(items=[item for _, item in items[:size]], next_cursor=cursor)
 
 
-def _read_filter(store: StoreHandle, op: ReadOperation[Any]) -> ReadFilter:
+def _read_filter(store: StoreHandle, op: ops.ReadOperation[Any]) -> ReadFilter:
     return ReadFilter(store.id, op.scope, op.memory_types, dict(op.filters), op.start_time, op.end_time)
 
 
@@ -100,30 +67,33 @@ class StoreOperations:
     catalog: StoreCatalog
     jobs: JobSignal
     still_open: Callable[[], bool]
-    explain_jobs: Callable[[list[ExtractionJob]], list[ExtractionJob]]
+    explain_jobs: Callable[[list[models.ExtractionJob]], list[models.ExtractionJob]]
 
-    def handlers(self) -> dict[type[StoreOperation[Any]], Callable[[StoreHandle, Any, AuditRecord], Any]]:
+    def handlers(self) -> dict[type[ops.StoreOperation[Any]], Callable[[StoreHandle, Any, AuditRecord], Any]]:
         return {
-            Add: self.add,
-            Search: self.search,
-            ListMemories: self.list_memories,
-            GetMemory: self.get,
-            UpdateMemory: self.update,
-            DeleteMemory: self.delete,
-            GetHistory: self.history,
-            ListMessages: self.messages,
-            DeleteMessages: self.clear_messages,
-            DeleteAll: self.delete_all,
-            ListRequests: self.requests,
-            Flush: self.flush,
-            ListExtractionJobs: self.extraction_status,
-            RetryExtraction: self.retry_failed,
-            PruneStore: self.prune,
+            ops.Add: self.add,
+            ops.Search: self.search,
+            ops.ListMemories: self.list_memories,
+            ops.GetMemory: self.get,
+            ops.UpdateMemory: self.update,
+            ops.DeleteMemory: self.delete,
+            ops.GetHistory: self.history,
+            ops.ListMessages: self.messages,
+            ops.DeleteMessages: self.clear_messages,
+            ops.DeleteAll: self.delete_all,
+            ops.ListRequests: self.requests,
+            ops.Flush: self.flush,
+            ops.ListExtractionJobs: self.extraction_status,
+            ops.RetryExtraction: self.retry_failed,
+            ops.PruneStore: self.prune,
+            ops.ListScopes: lambda store, op, audit: insights.scopes(self.record, store, op, audit),
+            ops.StoreStats: lambda store, op, audit: insights.stats(self.record, store, op, audit),
+            ops.ActivityStats: lambda store, op, audit: insights.activity(self.record, store, op, audit),
         }
 
     # ---- writes ------------------------------------------------------------------------------------------------
 
-    def add(self, store: StoreHandle, op: Add, audit: AuditRecord) -> AddResult:
+    def add(self, store: StoreHandle, op: ops.Add, audit: AuditRecord) -> models.AddResult:
         digest = fingerprint(op.scope, op.messages, op.text, op.metadata, op.sync, op.timestamp)
         key = op.idempotency_key
         if key is not None:
@@ -147,13 +117,13 @@ class StoreOperations:
                 audit.counts["replayed"] = 1  # a concurrent retry committed first
                 return earlier
             tx.insert_messages(store.id, new_messages)
-            memories: list[Memory] = []
+            memories: list[models.Memory] = []
             if op.sync:
                 memories = apply(tx, store.id, op.scope, prepared, when, audit.request_id)
             else:
                 job = NewJob(op.scope, [m.id for m in new_messages], op.text, dict(op.metadata), when, audit.request_id)
                 self.queue.enqueue(tx, store.id, job)
-            result = AddResult(
+            result = models.AddResult(
                 memories=memories, message_ids=[m.id for m in new_messages], pending=not op.sync,
                 request_id=audit.request_id,
             )  # fmt: skip
@@ -166,13 +136,13 @@ class StoreOperations:
         return result
 
     @staticmethod
-    def _find(reader: RecordReader, store: StoreHandle, op: MemoryOperation[Any]) -> MemoryRow:
+    def _find(reader: RecordReader, store: StoreHandle, op: ops.MemoryOperation[Any]) -> MemoryRow:
         row = reader.memory(store.id, op.scope, op.memory_id)
         if row is None:
             raise MemoryNotFoundError(f"no memory {op.memory_id!r} in scope {op.scope}")
         return row
 
-    def update(self, store: StoreHandle, op: UpdateMemory, audit: AuditRecord) -> Memory:
+    def update(self, store: StoreHandle, op: ops.UpdateMemory, audit: AuditRecord) -> models.Memory:
         with self.record.read() as reader:
             speaker = self._find(reader, store, op).memory.speaker
         embedding = None if op.text is None else store.embedder.embed_documents([embedding_text(op.text, speaker)])[0]
@@ -185,13 +155,13 @@ class StoreOperations:
             audit.write(tx)
         return memory
 
-    def delete(self, store: StoreHandle, op: DeleteMemory, audit: AuditRecord) -> None:
+    def delete(self, store: StoreHandle, op: ops.DeleteMemory, audit: AuditRecord) -> None:
         with self.record.write() as tx:
             tx.delete_memory(self._find(tx, store, op), audit.request_id)
             audit.counts["memories"] = 1
             audit.write(tx)
 
-    def clear_messages(self, store: StoreHandle, op: DeleteMessages, audit: AuditRecord) -> int:
+    def clear_messages(self, store: StoreHandle, op: ops.DeleteMessages, audit: AuditRecord) -> int:
         """Delete the raw messages of one concrete scope; long-term memories stay."""
         with self.record.write() as tx:
             deleted = tx.delete_messages(store.id, op.scope)
@@ -199,7 +169,7 @@ class StoreOperations:
             audit.write(tx)
         return deleted
 
-    def delete_all(self, store: StoreHandle, op: DeleteAll, audit: AuditRecord) -> DeleteAllResult:
+    def delete_all(self, store: StoreHandle, op: ops.DeleteAll, audit: AuditRecord) -> models.DeleteAllResult:
         """Erase everything of one tenant's read scope: memories, their history, messages, extraction jobs."""
         with self.record.write() as tx:
             forgotten = tx.forget(store.id, op.scope)
@@ -215,35 +185,38 @@ class StoreOperations:
         if forgotten.memories:  # an index may keep deleted vectors in its files: a fresh one holds none of them
             self.index.request_rebuild("delete_all erased memories")
         self.jobs.notify()
-        return DeleteAllResult(**counts, request_id=audit.request_id)
+        return models.DeleteAllResult(**counts, request_id=audit.request_id)
 
     # ---- reads -------------------------------------------------------------------------------------------------
 
-    def search(self, store: StoreHandle, op: Search, audit: AuditRecord) -> SearchResults:
+    def search(self, store: StoreHandle, op: ops.Search, audit: AuditRecord) -> models.SearchResults:
         vector = store.embedder.embed_query(op.query)
         periods = named_periods(op.query, clock.to_datetime(clock.now()))
         read = _read_filter(store, op)
         outcome = hybrid_search(
-            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods
+            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods, op.explain
         )
         audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
-        hits = [SearchHit(memory=m, score=s) for m, s in outcome.hits]
-        usage = Usage(query_tokens=store.embedder.count_tokens(op.query), candidates=outcome.candidates)
-        return SearchResults(hits, audit.request_id, usage)
+        hits = [
+            models.SearchHit(memory=memory, score=score, signals=outcome.signals[i] if outcome.signals else None)
+            for i, (memory, score) in enumerate(outcome.hits)
+        ]
+        usage = models.Usage(query_tokens=store.embedder.count_tokens(op.query), candidates=outcome.candidates)
+        return models.SearchResults(hits, audit.request_id, usage)
 
-    def list_memories(self, store: StoreHandle, op: ListMemories, audit: AuditRecord) -> Page[Memory]:
+    def list_memories(self, store: StoreHandle, op: ops.ListMemories, audit: AuditRecord) -> models.Page[models.Memory]:
         with self.record.read() as reader:
             rows = reader.memories(_read_filter(store, op), op.cursor or 0, op.limit + 1)
         audit.counts["items"] = min(len(rows), op.limit)
         return _page([(row.position, row.memory) for row in rows], op.limit)
 
-    def get(self, store: StoreHandle, op: GetMemory, audit: AuditRecord) -> Memory:
+    def get(self, store: StoreHandle, op: ops.GetMemory, audit: AuditRecord) -> models.Memory:
         with self.record.read() as reader:
             memory = self._find(reader, store, op).memory
         audit.counts["memories"] = 1
         return memory
 
-    def history(self, store: StoreHandle, op: GetHistory, audit: AuditRecord) -> list[HistoryEvent]:
+    def history(self, store: StoreHandle, op: ops.GetHistory, audit: AuditRecord) -> list[models.HistoryEvent]:
         with self.record.read() as reader:
             events = reader.history(store.id, op.scope, op.memory_id)
         if not events:
@@ -251,29 +224,35 @@ class StoreOperations:
         audit.counts["items"] = len(events)
         return events
 
-    def messages(self, store: StoreHandle, op: ListMessages, audit: AuditRecord) -> Page[Message]:
+    def messages(self, store: StoreHandle, op: ops.ListMessages, audit: AuditRecord) -> models.Page[models.Message]:
         with self.record.read() as reader:
             found = reader.messages(store.id, op.scope, op.cursor or 0, op.limit + 1)
         audit.counts["items"] = min(len(found), op.limit)
         return _page(found, op.limit)
 
-    def requests(self, store: StoreHandle, op: ListRequests, audit: AuditRecord) -> Page[RequestRecord]:
+    def requests(
+        self, store: StoreHandle, op: ops.ListRequests, audit: AuditRecord
+    ) -> models.Page[models.RequestRecord]:
         """Audit records, newest first."""
         with self.record.read() as reader:
-            found = reader.requests(store.id, op.scope, op.operation, op.cursor, op.limit + 1)
+            found = reader.requests(
+                store.id, op.scope, op.operation, op.cursor, op.limit + 1, outcome=op.outcome, key_id=op.key_id
+            )
         audit.counts["items"] = min(len(found), op.limit)
         return _page(found, op.limit)
 
     # ---- background work and housekeeping ----------------------------------------------------------------------
 
-    def extraction_status(self, store: StoreHandle, op: ListExtractionJobs, audit: AuditRecord) -> list[ExtractionJob]:
+    def extraction_status(
+        self, store: StoreHandle, op: ops.ListExtractionJobs, audit: AuditRecord
+    ) -> list[models.ExtractionJob]:
         """The store's unfinished background extraction jobs (pending, running, failed), oldest first."""
         with self.record.read() as reader:
             jobs = reader.jobs(store.id)
         audit.counts["items"] = len(jobs)
         return self.explain_jobs(jobs)
 
-    def retry_failed(self, store: StoreHandle, op: RetryExtraction, audit: AuditRecord) -> int:
+    def retry_failed(self, store: StoreHandle, op: ops.RetryExtraction, audit: AuditRecord) -> int:
         """Queue the store's failed extraction jobs again (attempts start over). Returns how many."""
         with self.record.write() as tx:
             count = self.queue.retry_failed(tx, store.id)
@@ -282,7 +261,7 @@ class StoreOperations:
         self.jobs.notify()
         return count
 
-    def flush(self, store: StoreHandle, op: Flush, audit: AuditRecord) -> bool:
+    def flush(self, store: StoreHandle, op: ops.Flush, audit: AuditRecord) -> bool:
         """Wait until the store's background extraction is done; False if ``timeout`` seconds passed first."""
         deadline = None if op.timeout is None else time.monotonic() + op.timeout
         with self.jobs.changed:
@@ -298,7 +277,7 @@ class StoreOperations:
         with self.record.read() as reader:
             return reader.unfinished_jobs(store.id)
 
-    def prune(self, store: StoreHandle, op: PruneStore | None, audit: AuditRecord) -> PruneResult:
+    def prune(self, store: StoreHandle, op: ops.PruneStore | None, audit: AuditRecord) -> models.PruneResult:
         """Delete audit records and history events older than the store's retention, and expired idempotency
         keys, in short transactions. A background prune (``op`` is ``None``) is audited only when it removed
         something."""
@@ -324,4 +303,4 @@ class StoreOperations:
         audit.counts.update(totals)
         if op is None and not any(totals.values()):
             audit.written = True  # nothing to say: a background prune that removed nothing leaves no record
-        return PruneResult(**totals)
+        return models.PruneResult(**totals)

@@ -236,11 +236,13 @@ def test_a_version_1_record_is_migrated(tmp_path: Path, fake_embedder: Embedder)
         )
 
 
-def test_a_record_from_a_newer_version_is_refused(tmp_path: Path, fake_embedder: Embedder) -> None:
+@pytest.mark.parametrize("version", ["0", "99"])
+def test_a_record_of_another_schema_version_is_refused(tmp_path: Path, fake_embedder: Embedder, version: str) -> None:
     from memory_plugin import StorageError
 
     MemoryClient(path=tmp_path, embedder=fake_embedder).close()
     with sqlite3.connect(tmp_path / "memory.db") as db:
-        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StorageError, match="schema version 99.*newer"):
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    with pytest.raises(StorageError, match=f"schema version {version},.*open it with a newer memory-plugin"):
         MemoryClient(path=tmp_path, embedder=fake_embedder)
+    MemoryClient(path=tmp_path / "fresh", embedder=fake_embedder).close()  # the refusal left nothing in the way

@@ -279,19 +279,6 @@ def test_index_path_over_fetches_broad_scopes_and_filters_narrow_ones(client: Me
     assert {h.memory.text for h in narrow} == {f"hiking plan {i} for the small tenant" for i in range(5)}
 
 
-def test_a_record_of_another_schema_version_is_refused(tmp_path: Path, fake_embedder: Embedder) -> None:
-    import sqlite3
-
-    from memory_plugin import StorageError
-
-    MemoryClient(path=tmp_path, embedder=fake_embedder).close()
-    with sqlite3.connect(tmp_path / "memory.db") as db:
-        db.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
-    with pytest.raises(StorageError, match="schema version 0"):
-        MemoryClient(path=tmp_path, embedder=fake_embedder)
-    MemoryClient(path=tmp_path / "fresh", embedder=fake_embedder).close()
-
-
 def index_rows_mentioning(path: Path, needle: str) -> int:
     """Rows of the Chroma index's own database (any table) that contain ``needle``."""
     found = 0

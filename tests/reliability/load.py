@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memory_plugin import AsyncMemoryStore, MemoryNotFoundError, MemoryStore, Scope
+from memory_plugin.models import every_page
 
 WORDS = ["coffee", "tea", "river", "mountain", "berlin", "piano", "garden", "train"]
 
@@ -136,13 +137,7 @@ def check_ledger(store: MemoryStore, ledger: Ledger) -> int:
 
 
 def every_item(method: Callable[..., Any], scope: Scope) -> list[Any]:
-    items, cursor = [], None
-    while True:
-        page = method(scope, limit=100, cursor=cursor)
-        items += page.items
-        if page.next_cursor is None:
-            return items
-        cursor = page.next_cursor
+    return [item for page in every_page(lambda cursor: method(scope, limit=100, cursor=cursor)) for item in page.items]
 
 
 def audited_calls(store: MemoryStore) -> int:

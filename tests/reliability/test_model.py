@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope, Settings
-from tests.conftest import INDEX_PATH, AsyncAsSync, make_fake_embedder
+from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope
+from memory_plugin.models import every_page
+from tests.conftest import INDEX_PATH, SCAN_PATH, AsyncAsSync, make_fake_embedder
 from tests.internals import use_settings
 
 APPS, TENANTS, AGENTS, RUNS = ["app1", "app2", "app3"], ["t1", "t2", "t3"], ["a1", "a2"], ["r1", "r2"]
@@ -59,7 +60,8 @@ class Model:
 
 
 class Open:
-    """A store on a fresh data folder, through the sync or the async client."""
+    """A store on a fresh data folder, through the sync client (vector candidates from the in-memory matrix) or the
+    async client (without it: from a scan of the record or from the vector index, as each search draws)."""
 
     def __init__(self, mode: str) -> None:
         self._folder = tempfile.TemporaryDirectory()
@@ -71,7 +73,8 @@ class Open:
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
             self._thread.start()
-            self._client = AsyncAsSync(AsyncMemoryClient(path=path, embedder=make_fake_embedder()), self._loop)
+            client = AsyncMemoryClient(path=path, embedder=make_fake_embedder(), settings=SCAN_PATH)
+            self._client = AsyncAsSync(client, self._loop)
         self.store = self._client.create_memory_store("model")
         if self._loop is not None:
             self.store = AsyncAsSync(self.store, self._loop)
@@ -173,23 +176,18 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(read=read_scopes, limit=st.integers(1, 7))
     def list_pages(self, read: Scope, limit: int) -> None:
         seen: list[str] = []
-        cursor = None
-        while True:
-            page = self.store.list(read, limit=limit, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.list(read, limit=limit, cursor=cursor)):
             self._called(read)
             assert len(page.items) <= limit
             seen += [m.id for m in page.items]
             for memory in page.items:
                 assert inside(memory.scope, read)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert len(seen) == len(set(seen))
         assert set(seen) == {i for i, (s, _) in self.model.memories.items() if inside(s, read)}
 
     @rule(read=read_scopes, words=texts, top_k=st.integers(1, 50), use_index=st.booleans())
     def search(self, read: Scope, words: str, top_k: int, use_index: bool) -> None:
-        use_settings(self.store, INDEX_PATH if use_index else Settings())  # through Chroma, or the exact scan
+        use_settings(self.store, INDEX_PATH if use_index else SCAN_PATH)  # through Chroma, or the exact scan
         hits = self.store.search(read, words, top_k=top_k)
         self._called(read)
         expected = {i for i, (s, _) in self.model.memories.items() if inside(s, read)}
@@ -202,14 +200,9 @@ class StoreMachine(RuleBasedStateMachine):
     @rule(scope=concrete_scopes, limit=st.integers(1, 5))
     def messages(self, scope: Scope, limit: int) -> None:
         contents: list[str] = []
-        cursor = None
-        while True:
-            page = self.store.messages(scope, limit=limit, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.messages(scope, limit=limit, cursor=cursor)):
             self._called(scope)
             contents += [m.content for m in page.items]
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert contents == self.model.messages.get(scope, [])
 
     @rule(scope=concrete_scopes)
@@ -222,14 +215,9 @@ class StoreMachine(RuleBasedStateMachine):
         read = Scope(app_id=app, tenant_id="*", agent_id="*", run_id="*")
         expected = self.model.calls[app]
         records = []
-        cursor = None
-        while True:
-            page = self.store.requests(read, limit=100, cursor=cursor)
+        for page in every_page(lambda cursor: self.store.requests(read, limit=100, cursor=cursor)):
             self.model.calls[app] += 1
             records += page.items
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
         assert len(records) == expected
         assert all(r.scope is not None and r.scope.app_id == app for r in records)
 

@@ -83,3 +83,17 @@ def test_no_import_cycle() -> None:
     for node in sorted(graph):
         if node not in state:
             visit(node, [])
+
+
+def test_the_adapter_packages_share_only_the_core() -> None:
+    """Neither framework adapter imports the other: what they share lives in the core (``memory_plugin.binding``)."""
+    adapters = PACKAGE.parent / "adapters"
+    packages = sorted(p.name for p in adapters.iterdir() if (p / "__init__.py").exists())
+    assert packages == ["langchain_memory_plugin", "llama_index_memory_plugin"]
+    for package in packages:
+        others = [p for p in packages if p != package]
+        for path in (adapters / package).rglob("*.py"):
+            name = ".".join(path.relative_to(adapters).with_suffix("").parts)
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                for imported in _imported(name, node, path.name == "__init__.py"):
+                    assert imported.split(".")[0] not in others, f"{name} imports {imported}"

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memory_plugin import InvalidArgumentError, InvalidScopeError, ops
-from memory_plugin.models import AddResult, Memory, Page, SearchHit, SearchResults, Usage
+from memory_plugin.models import AddResult, Memory, Page, SearchHit, SearchResults, Usage, every_page
 from memory_plugin.scope import Scope
-from tests.conftest import SCOPE
+from tests.conftest import SCOPE, memory_value
 
 WHEN = datetime(2024, 5, 9, 12, 0, tzinfo=timezone.utc)
 EXAMPLES: list[tuple[type[ops.Operation[Any]], dict[str, Any]]] = [
@@ -59,6 +59,9 @@ EXAMPLES: list[tuple[type[ops.Operation[Any]], dict[str, Any]]] = [
     (ops.ListExtractionJobs, {"store": "s"}),
     (ops.RetryExtraction, {"store": "s"}),
     (ops.PruneStore, {"store": "s"}),
+    (ops.ListScopes, {"store": "s", "scope": "app/*/*/*", "level": "tenant_id", "limit": 5}),
+    (ops.StoreStats, {"store": "s", "scope": "app/u1/*/*"}),
+    (ops.ActivityStats, {"store": "s", "scope": "app/*/*/*", "minutes": 30}),
 ]
 
 
@@ -114,8 +117,7 @@ def test_raw_json_refuses_what_json_cannot_carry() -> None:
 
 
 def memory(text: str) -> Memory:
-    return Memory(id="mem_1", text=text, scope=SCOPE, memory_type="fact", created_at=WHEN, updated_at=WHEN,
-                  event_time=WHEN, metadata={"a": 1})  # fmt: skip
+    return memory_value(text, metadata={"a": 1})
 
 
 def test_result_codecs_read_back_what_they_wrote() -> None:
@@ -141,3 +143,16 @@ def test_any_valid_search_round_trips(tenant: Any, query: str, top_k: int, types
     op = ops.Search.parse(store="s", scope=Scope("app", tenant, "*", "*"), query=query, top_k=top_k,
                           memory_types=types or None)  # fmt: skip
     assert ops.Search.from_json(op.to_json()) == op
+
+
+def test_every_page_follows_the_cursor_and_reads_each_page_when_asked_for() -> None:
+    stored = {None: Page[int](items=[1, 2], next_cursor="c1"), "c1": Page[int](items=[3], next_cursor=None)}
+    reads: list[str | None] = []
+
+    def read(cursor: str | None) -> Page[int]:
+        reads.append(cursor)
+        return stored[cursor]
+
+    pages = every_page(read)
+    assert next(pages).items == [1, 2] and reads == [None]
+    assert [page.items for page in pages] == [[3]] and reads == [None, "c1"]

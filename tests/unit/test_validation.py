@@ -116,6 +116,7 @@ def test_limit_range(value: object) -> None:
 
 def test_query_rules() -> None:
     assert v.check_query("coffee?") == "coffee?"
+    assert v.check_query("a\x00b") == "a\x00b"  # never stored: searched as plain text, as before the server
     for bad, problem in [("", "empty"), ("   ", "empty"), ("q" * 4001, "at most 4000"), (None, "string")]:
         with pytest.raises(InvalidArgumentError, match=f"query: .*{problem}"):
             v.check_query(bad)

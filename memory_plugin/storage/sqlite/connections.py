@@ -16,6 +16,8 @@ from pathlib import Path
 from ...errors import ClientClosedError, StorageError
 from .schema import prepare_schema
 
+READ_FAILURE = "cannot read the record"
+
 
 class Connections:
     """The SQLite database of one data folder. Thread-safe.
@@ -75,39 +77,27 @@ class Connections:
                 yield self._conn
                 return
             self._check_open()
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as e:
-                raise StorageError(f"cannot write the record: {e}") from e
-            self._depth += 1
-            self._writer = threading.get_ident()
-            try:
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as e:
-                # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would
-                # raise "no transaction is active" and hide the real error.
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(e, sqlite3.Error):
-                    raise StorageError(f"cannot write the record: {e}") from e
-                raise
-            finally:
-                self._depth -= 1
-                self._writer = None
+            with committed(self._conn, "cannot write the record"):
+                self._depth += 1
+                self._writer = threading.get_ident()
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                    self._writer = None
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         """One read transaction on this thread's connection: a consistent snapshot, without blocking writers or
         other readers. Inside this thread's write transaction it reads that transaction (its own writes)."""
         if self._writer == threading.get_ident():
-            with self.lock, _read_errors():
+            with self.lock, storage_errors(READ_FAILURE):
                 yield self._conn
             return
         self._check_open()
         conn = self._reader()
         outermost = not conn.in_transaction
-        with _read_errors():
+        with storage_errors(READ_FAILURE):
             if outermost:
                 conn.execute("BEGIN")
             try:
@@ -124,10 +114,8 @@ class Connections:
             self._check_open()
             for thread in [t for t in self._readers if not t.is_alive()]:  # threads come and go (asyncio's pool)
                 self._readers.pop(thread).close()
-            try:
+            with storage_errors(READ_FAILURE):
                 conn = self._connect()
-            except sqlite3.Error as e:
-                raise StorageError(f"cannot read the record: {e}") from e
             self._readers[threading.current_thread()] = conn
         self._local.conn = conn
         return conn
@@ -140,8 +128,27 @@ class Connections:
 
 
 @contextmanager
-def _read_errors() -> Iterator[None]:
+def storage_errors(failure: str) -> Iterator[None]:
+    """A SQLite error inside becomes a :class:`StorageError` saying ``failure`` and why."""
     try:
         yield
     except sqlite3.Error as e:
-        raise StorageError(f"cannot read the record: {e}") from e
+        raise StorageError(f"{failure}: {e}") from e
+
+
+@contextmanager
+def committed(conn: sqlite3.Connection, failure: str) -> Iterator[sqlite3.Connection]:
+    """One write transaction on ``conn`` (``BEGIN IMMEDIATE``): everything inside commits together or not at all;
+    a SQLite error becomes a :class:`StorageError` saying ``failure`` and why."""
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException as e:
+        # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would raise
+        # "no transaction is active" and hide the real error.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(e, sqlite3.Error):
+            raise StorageError(f"{failure}: {e}") from e
+        raise

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ...errors import KeyNotFoundError, StorageError
 from ...keys import Credentials, KeyRecord, Secret, check_key_settings, new_key_id, new_secret
+from .connections import committed, storage_errors
 
 KEYS_FILE = "keys.db"
 FILE_MODE = 0o600
@@ -88,24 +89,12 @@ class SQLiteKeyStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                yield self._conn
-                self._conn.execute("COMMIT")
-            except BaseException as e:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                if isinstance(e, sqlite3.Error):
-                    raise StorageError(f"cannot write the access keys file {self.path}: {e}") from e
-                raise
+        with self._lock, committed(self._conn, f"cannot write the access keys file {self.path}") as conn:
+            yield conn
 
     def _rows(self, sql: str, params: tuple[str, ...] = ()) -> builtins.list[sqlite3.Row]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as e:
-                raise StorageError(f"cannot read the access keys file {self.path}: {e}") from e
+        with self._lock, storage_errors(f"cannot read the access keys file {self.path}"):
+            return self._conn.execute(sql, params).fetchall()
 
     def _row(self, key_id: str) -> sqlite3.Row | None:
         rows = self._rows("SELECT * FROM access_keys WHERE key_id = ?", (key_id,))

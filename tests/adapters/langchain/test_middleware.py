@@ -13,7 +13,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from langchain_memory_plugin import MemoryMiddleware, create_memory_tools
-from memory_plugin import InvalidScopeError, MemoryStore, SearchHit
+from memory_plugin import InvalidArgumentError, InvalidScopeError, MemoryStore, SearchHit
 from tests.adapters.langchain.conftest import AGENT, APP, UserContext, scope
 from tests.adapters.langchain.fakes import ScriptedChatModel
 
@@ -223,6 +223,17 @@ def test_bad_options_fail_at_construction(store: MemoryStore) -> None:
         MemoryMiddleware(store, min_score=2)
     with pytest.raises(TypeError, match="MemoryStore"):
         MemoryMiddleware({"not": "a store"})  # type: ignore[arg-type]
+
+
+def test_every_recall_option_is_checked_when_the_middleware_is_built(store: MemoryStore) -> None:
+    # The recall options are the ones every adapter shares (memory_plugin.binding.RecallOptions): a bad top_k,
+    # memory type or filter fails here, not at the agent's first model call.
+    for options, field in [({"top_k": 0}, "top_k"), ({"memory_types": "no spaces!"}, "memory_types")]:
+        with pytest.raises(InvalidArgumentError) as error:
+            MemoryMiddleware(store, app_id=APP, **options)
+        assert error.value.field == field
+    with pytest.raises(InvalidArgumentError, match="top_k"):
+        create_memory_tools(store, app_id=APP, top_k=51)
 
 
 def test_recall_options_formatter_and_switches(store: MemoryStore) -> None:

@@ -114,6 +114,17 @@ def test_model_mistakes_come_back_as_answers(store: MemoryStore) -> None:
     ]
 
 
+def test_a_bad_top_k_from_the_model_comes_back_as_an_answer(store: MemoryStore) -> None:
+    store.add(scope(run="s0"), text="The user likes cashews")
+    results = run_tools(
+        store,
+        [call("search_memories", query="cashews", top_k=99), call("search_memories", query="cashews", top_k=1)],
+        UserContext("alice", "s1"),
+    )
+    assert results[0] == "Error: top_k: must be an integer from 1 to 50, got 99"
+    assert results[1].startswith("- id=") and "cashews" in results[1]
+
+
 def test_missing_scope_ids_are_raised_not_hidden(store: MemoryStore) -> None:
     model = ScriptedChatModel(replies=[call("save_memory", text="x")])
     agent = create_agent(model, tools=create_memory_tools(store, app_id=APP, agent_id=AGENT))

@@ -22,9 +22,10 @@ from langchain_memory_plugin._messages import (
     to_engine_messages,
 )
 from langchain_memory_plugin._recall import format_memories
-from langchain_memory_plugin._scope import ScopeResolver, check_read_overrides, contains
+from langchain_memory_plugin._scope import ScopeResolver
 from langchain_memory_plugin.middleware import drop_repeats, plan_writes, with_section
 from memory_plugin import InvalidArgumentError, InvalidScopeError, Memory, Message, Scope, SearchHit
+from memory_plugin.binding import check_read_overrides, contains
 
 NOW = datetime(2024, 5, 1, tzinfo=timezone.utc)
 BASE = Scope(app_id="app", tenant_id="alice", agent_id="bot", run_id="s1")
@@ -262,3 +263,10 @@ def test_match_conditions_and_filters_follow_langgraph() -> None:
     assert not ns.matches_filter(value, {"missing": None}) and ns.matches_filter(value, {"missing": {"$ne": 1}})
     assert not ns.matches_filter(value, {"s": {"$gt": 1}}) and not ns.matches_filter(value, {"flag": {"$gt": 0}})
     assert ns.matches_filter(value, None) and ns.matches_filter(value, {})
+
+
+def test_recall_options_are_the_ones_every_adapter_shares() -> None:
+    import langchain_memory_plugin
+    from memory_plugin import binding
+
+    assert langchain_memory_plugin.RecallOptions is binding.RecallOptions

@@ -291,3 +291,11 @@ def test_a_recall_scope_must_be_a_valid_scope() -> None:
         Recall.build({"app_id": "*", "tenant_id": "u", "agent_id": "*", "run_id": "*"})
     with pytest.raises(InvalidScopeError, match=r"missing segment\(s\) \['run_id'\]"):
         Recall.build({"app_id": "a", "tenant_id": "u", "agent_id": "*"})
+
+
+def test_recall_holds_the_options_every_adapter_shares() -> None:
+    from memory_plugin.binding import RecallOptions
+
+    recall = Recall.build(SCOPE, top_k=3, memory_types="fact")
+    assert recall.options == RecallOptions(top_k=3, memory_types="fact") and recall.enabled
+    assert not Recall.build(SCOPE, top_k=0, min_top_k=0).enabled
