@@ -52,7 +52,8 @@ from .limits import (
     check_content_length,
 )
 from .metrics import Metrics
-from .openapi import request_schema, result_schema
+from .openapi import SECURITY_SCHEMES, STORE_NAME_SCHEMA, operation_responses, request_schema, viking_openapi
+from .vikingdb import ROUTE as VIKING_ROUTE
 from .vikingdb import error_response, parse_search, search_response
 
 log = logging.getLogger("memory_plugin.server")
@@ -263,9 +264,7 @@ class MemoryServer:
             return JSONResponse(search_response(search, results))
 
         response = await self.respond(request, "VikingSearch", handle)
-        if response.status_code >= 400 and response.status_code != 400:
-            return _viking_error(response)
-        return response
+        return _viking_error(response) if response.status_code >= 400 else response
 
 
 def _valid_text(data: object) -> bool:
@@ -291,6 +290,8 @@ def _valid_text(data: object) -> bool:
 def _viking_error(response: Response) -> Response:
     """Our error body in VikingDB's shape (``code``, ``message``, ``request_id``), keeping the HTTP status."""
     body = json.loads(bytes(response.body))
+    if isinstance(body.get("code"), int):  # refused by the VikingDB parser: in its shape already
+        return response
     shaped = error_response(response.status_code, body.get("message", ""), body.get("request_id"), body.get("field"))
     shaped_response = JSONResponse(shaped, status_code=response.status_code)
     for name in ("Retry-After", "X-Request-Id"):
@@ -331,6 +332,21 @@ class TimeoutRefusal(MemoryPluginError):
         )
 
 
+def _document_security(app: FastAPI) -> None:
+    """The OpenAPI document names the two ways to authenticate, required by every /v1 and /api route."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            document["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None) -> FastAPI:
     """The memory server's ASGI app over ``service``; closing it (the app's shutdown) closes the service."""
     server = MemoryServer(service, keys, limits or ServerLimits())
@@ -350,10 +366,10 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for op in (*STORE_LIFECYCLE, *STORE_OPERATIONS):
         route = route_of(op)
-        extra: dict[str, Any] = {"responses": {"200": {"content": {"application/json": {"schema": result_schema(op)}}}}}
+        extra: dict[str, Any] = {"responses": operation_responses(op)}
         if route.parameter is not None:
             extra["parameters"] = [
-                {"name": route.parameter, "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": route.parameter, "in": "path", "required": True, "schema": STORE_NAME_SCHEMA}
             ]
         if route.has_body:
             extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": request_schema(op)}}}
@@ -365,8 +381,10 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
             summary=(op.__doc__ or op.__name__).strip().split("\n")[0],
             openapi_extra=extra,
         )
-    app.add_api_route("/api/memory/search", server.viking_search, methods=["POST"], name="VikingSearch",
-                      summary="VikingDB memory search (the seed's request and response shapes)")  # fmt: skip
+    app.add_api_route(VIKING_ROUTE, server.viking_search, methods=["POST"], name="VikingSearch",
+                      summary="VikingDB memory search (the seed's request and response shapes)",
+                      openapi_extra=viking_openapi())  # fmt: skip
+    _document_security(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

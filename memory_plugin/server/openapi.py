@@ -37,6 +37,7 @@ from ..validation import (
 )
 
 _ID = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+STORE_NAME_SCHEMA = {"type": "string", "pattern": STORE_NAME_PATTERN}  # also every route's {name} or {store}
 _SCALAR: dict[str, Any] = {
     "oneOf": [{"type": "string", "maxLength": MAX_METADATA_STRING}, {"type": "integer"}, {"type": "number"},
               {"type": "boolean"}]
@@ -76,7 +77,7 @@ _RETENTION = {"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS}
 # What the service accepts in each named field, where that is narrower than the field's Python type (the service
 # checks every request anyway; these make the document say so, and keep generated clients and fuzzers honest).
 FIELD_SCHEMAS: dict[str, dict[str, Any]] = {
-    "name": {"type": "string", "pattern": STORE_NAME_PATTERN},
+    "name": STORE_NAME_SCHEMA,
     "description": {"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH},
     "audit_retention_days": _RETENTION,
     "history_retention_days": _RETENTION,

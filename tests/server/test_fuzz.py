@@ -16,25 +16,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+# Imported here, at collection: first imported deep in a test's stack, this module's large literal trips a CPython
+# 3.11.7 parser bug ("AST constructor recursion depth mismatch", fixed in 3.11.9) under pytest's assertion rewriting.
+import schemathesis.specs.openapi.definitions  # noqa: F401
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-schemathesis = pytest.importorskip("schemathesis")
-
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.openapi import from_url
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from memory_plugin.ops import STORE_LIFECYCLE, STORE_OPERATIONS  # noqa: E402
-from memory_plugin.ops.http import route_of  # noqa: E402
-from memory_plugin.server.app import ServerLimits  # noqa: E402
-from memory_plugin.server.vikingdb import ROUTE as VIKING_ROUTE  # noqa: E402
-from tests.conftest import make_fake_embedder  # noqa: E402
-from tests.server_harness import running_server  # noqa: E402
+from memory_plugin.ops import STORE_LIFECYCLE, STORE_OPERATIONS
+from memory_plugin.ops.http import route_of
+from memory_plugin.server.app import ServerLimits
+from memory_plugin.server.vikingdb import ROUTE as VIKING_ROUTE
+from tests.conftest import make_fake_embedder
+from tests.server_harness import running_server
 
 STORE = "fuzz"
 SCRATCH = "scratch"
@@ -67,7 +69,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fuzzing]:
         with server.client() as client:
             store = client.create_memory_store(STORE)
             added = store.add(SCOPES[0], messages=[{"role": "user", "content": "I like coffee"}])
-        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        schema = from_url(f"{server.url}/openapi.json")
         auth = {"Authorization": f"Bearer {server.key.key_id}.{server.secret}"}
         yield Fuzzing(schema, auth, added.memories[0].id)
 

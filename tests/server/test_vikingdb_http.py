@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) ->
 def run_the_seed_sample(url: str) -> None:
     # The seed's sample, verbatim but for the URL.
     # fmt: off
-    import os
+    import os  # noqa: I001 (the seed's order)
     import requests
     import json
 
