@@ -226,13 +226,28 @@ class HttpTransport:
 
 
 class AsyncHttpTransport:
-    """Awaitable calls to a memory server (an ``httpx.AsyncClient`` with pooled connections)."""
+    """Awaitable calls to a memory server (an ``httpx.AsyncClient`` with pooled connections, one per event loop).
+
+    A pooled connection belongs to the event loop that opened it: reused from another loop (a second
+    ``asyncio.run``, a framework running each call on a loop of its own) it fails with "Event loop is closed".
+    So each event loop that calls gets its own pool, dropped with the loop.
+    """
 
     def __init__(self, endpoint: Endpoint) -> None:
-        httpx = _httpx()
         self.endpoint = endpoint
-        self._errors = httpx.TransportError
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(endpoint.timeout, connect=10.0))
+        self._errors = _httpx().TransportError
+        self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+
+    @property
+    def _http(self) -> Any:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            # The pools of closed loops cannot be closed any more (that needs their loop): let them go.
+            self._pools = {other: p for other, p in self._pools.items() if not other.is_closed()}
+            httpx = _httpx()
+            pool = self._pools[loop] = httpx.AsyncClient(timeout=httpx.Timeout(self.endpoint.timeout, connect=10.0))
+        return pool
 
     @property
     def location(self) -> str:
@@ -266,7 +281,11 @@ class AsyncHttpTransport:
         return await self.call(GetStore, {"name": name})
 
     async def close(self) -> None:
-        await self._http.aclose()
+        """Close the pool of the running loop; those of other loops went (or go) with their loops."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        self._pools.clear()
+        if pool is not None:
+            await pool.aclose()
 
     def twin(self) -> HttpTransport:
         return HttpTransport(self.endpoint)
