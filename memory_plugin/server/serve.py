@@ -192,9 +192,14 @@ def serve(config: ServerConfig) -> None:
             log_level="info",
         )
     )
+
     # uvicorn drains on SIGTERM / SIGINT, then raises the signal again for the handler it found; with the default
-    # one the process would die by the signal after a clean shutdown. This one lets serve() return: exit code 0.
-    previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # one the process would die by the signal after a clean shutdown. This one lets serve() return (exit code 0),
+    # and stops a server that has not yet installed its own handlers (a signal during start-up).
+    def stop(sig: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()
     finally:
@@ -202,7 +207,3 @@ def serve(config: ServerConfig) -> None:
             signal.signal(sig, handler)
         keys.close()
     log.info("memory_plugin server: stopped; %s is closed", config.path)
-
-
-def _stopped(sig: int, frame: object) -> None:
-    """The signal a drained server passes on: it has stopped already, nothing is left to do."""
