@@ -22,6 +22,10 @@ Run::
     .venv/bin/python benchmarks/server.py                                 # 2000 memories, 1/8/32 clients
     .venv/bin/python benchmarks/server.py --memories 500 --calls 64       # quick run (~1 minute)
     .venv/bin/python benchmarks/server.py --json server.json
+    .venv/bin/python benchmarks/server.py --threads 1                     # torch on one thread in both processes
+
+On a loaded 2-core machine torch's intra-op threads cost the served process far more than the embedded one
+(a query's embedding: ~144 ms CPU with 2 threads, ~17 ms with OMP_NUM_THREADS=1); compare both settings.
 """
 
 from __future__ import annotations
@@ -213,8 +217,13 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for torch in both processes (default: torch's)")
     args = parser.parse_args()
-    print(f"memory server benchmark: {os.cpu_count()} CPUs, real embedder, times in ms", flush=True)
+    if args.threads is not None:  # read when torch is first imported (the model loads lazily), here and by serve
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    threads = os.environ.get("OMP_NUM_THREADS", "torch's default")
+    print(f"memory server benchmark: {os.cpu_count()} CPUs, torch threads {threads}, real embedder, times in ms",
+          flush=True)  # fmt: skip
     rows = run(args)
     print()
     print(report(rows))
