@@ -4,12 +4,18 @@ Scopes are written ``app/tenant/agent/run`` as ``str(scope)`` prints them; ``*``
 ``a,b``) a list of ids, e.g. ``memory-plugin search --store agent_memory --scope "app-001/user-001/*/*" "what does
 the user drink?"``. Output is a table, or JSON with ``--json`` (errors too: ``{"error": {...}}``, exit code 2).
 Commands that only read never create a data folder or a store.
+
+With ``--endpoint URL`` (or ``$MEMORY_PLUGIN_ENDPOINT`` and no ``--path``) the same commands run against a memory
+server (``memory-plugin serve``) with the access key in ``$MEMORY_PLUGIN_ACCESS_KEY_ID`` and
+``$MEMORY_PLUGIN_ACCESS_KEY_SECRET`` (never on the command line, where other users could read it): a CLI works
+while a server owns the folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +24,7 @@ from typing import Any, NoReturn
 from .client import MemoryClient, MemoryStore
 from .errors import InvalidArgumentError, MemoryPluginError, MemoryStoreExistsError, MemoryStoreNotFoundError
 from .scope import SEGMENTS, Scope
-from .transport import resolve_home
+from .transport import ENDPOINT_ENV, resolve_home
 
 RECORD_FILE = "memory.db"
 Rows = tuple[list[dict[str, Any]], str | None]
@@ -68,12 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="memory-plugin", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--path", help="data folder (default $MEMORY_PLUGIN_HOME or ./.memory_plugin)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--endpoint", help="a memory server's URL (default $MEMORY_PLUGIN_ENDPOINT); the key comes from the environment"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str, scope_help: str | None = "app/tenant/agent/run") -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--path", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sub.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         if scope_help is not None:
             sub.add_argument("--store", required=True, help="memory store name")
             sub.add_argument("--scope", required=True, type=parse_scope, help=scope_help)
@@ -163,7 +173,7 @@ def _open(client: MemoryClient, name: str, create: bool = False) -> MemoryStore:
     except MemoryStoreNotFoundError:
         if not create:
             raise MemoryStoreNotFoundError(
-                f"no memory store named {name!r} in {client.path}; `memory-plugin stores` lists them, "
+                f"no memory store named {name!r} in {client.location}; `memory-plugin stores` lists them, "
                 f"`memory-plugin stores --create {name}` creates it (so does `memory-plugin add`)"
             ) from None
         return client.create_memory_store(name)
@@ -322,6 +332,14 @@ def _report(error: Exception, as_json: bool) -> int:
 
 
 def _run_on_folder(args: argparse.Namespace) -> Rows:
+    """Run a store command on the data folder, or on the memory server named by ``--endpoint`` or
+    ``$MEMORY_PLUGIN_ENDPOINT`` (unless ``--path`` is given)."""
+    endpoint = args.endpoint or (None if args.path else os.environ.get(ENDPOINT_ENV) or None)
+    if endpoint is not None:
+        if args.path:
+            raise UsageError("give --path (a data folder) or --endpoint (a memory server), not both")
+        with MemoryClient(endpoint=endpoint) as client:
+            return run(args, client)
     home = resolve_home(args.path)
     if not _creates_data(args) and not (Path(home) / RECORD_FILE).exists():
         raise MemoryStoreNotFoundError(

@@ -37,6 +37,7 @@ SECRET_ENV = "MEMORY_PLUGIN_ACCESS_KEY_SECRET"
 RETRIES = 3
 BACKOFF_SECONDS = 0.2
 MAX_RETRY_AFTER_SECONDS = 30.0
+UNICODE_PROBLEM = "must be valid Unicode (a lone surrogate such as \\ud800 is not)"
 
 
 def _httpx() -> Any:
@@ -112,8 +113,23 @@ def prepare(endpoint: Endpoint, op: type[Operation[Any]], raw: Mapping[str, Any]
     if op is Flush:  # waits as long as it was asked to, and then answers
         wait = raw.get("timeout")
         timeout = None if wait is None else endpoint.timeout + float(wait)
-    content = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Prepared(method, url, urlsplit(url).path, content, retryable, timeout)
+    return Prepared(method, url, urlsplit(url).path, _content(body), retryable, timeout)
+
+
+def _content(body: Any) -> bytes:
+    """The JSON body's bytes; text that is not valid Unicode (a lone surrogate) is refused naming the argument, as
+    the embedded client refuses it, instead of failing to encode."""
+    if body is None:
+        return b""
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        for name, value in body.items() if isinstance(body, dict) else [("body", body)]:
+            try:
+                json.dumps(value, ensure_ascii=False).encode()
+            except UnicodeEncodeError:
+                raise InvalidArgumentError(name, UNICODE_PROBLEM) from None
+        raise
 
 
 def error_from(status: int, body: bytes, headers: Mapping[str, str]) -> MemoryPluginError:
@@ -210,13 +226,28 @@ class HttpTransport:
 
 
 class AsyncHttpTransport:
-    """Awaitable calls to a memory server (an ``httpx.AsyncClient`` with pooled connections)."""
+    """Awaitable calls to a memory server (an ``httpx.AsyncClient`` with pooled connections, one per event loop).
+
+    A pooled connection belongs to the event loop that opened it: reused from another loop (a second
+    ``asyncio.run``, a framework running each call on a loop of its own) it fails with "Event loop is closed".
+    So each event loop that calls gets its own pool, dropped with the loop.
+    """
 
     def __init__(self, endpoint: Endpoint) -> None:
-        httpx = _httpx()
         self.endpoint = endpoint
-        self._errors = httpx.TransportError
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(endpoint.timeout, connect=10.0))
+        self._errors = _httpx().TransportError
+        self._pools: dict[asyncio.AbstractEventLoop, Any] = {}
+
+    @property
+    def _http(self) -> Any:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            # The pools of closed loops cannot be closed any more (that needs their loop): let them go.
+            self._pools = {other: p for other, p in self._pools.items() if not other.is_closed()}
+            httpx = _httpx()
+            pool = self._pools[loop] = httpx.AsyncClient(timeout=httpx.Timeout(self.endpoint.timeout, connect=10.0))
+        return pool
 
     @property
     def location(self) -> str:
@@ -250,7 +281,11 @@ class AsyncHttpTransport:
         return await self.call(GetStore, {"name": name})
 
     async def close(self) -> None:
-        await self._http.aclose()
+        """Close the pool of the running loop; those of other loops went (or go) with their loops."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        self._pools.clear()
+        if pool is not None:
+            await pool.aclose()
 
     def twin(self) -> HttpTransport:
         return HttpTransport(self.endpoint)

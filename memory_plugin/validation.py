@@ -49,6 +49,8 @@ RESERVED_KEYS = frozenset(SEGMENTS) | {
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 _STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MEMORY_TYPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}")
+# The same rules as JSON Schema patterns, for the memory server's OpenAPI document.
+KEY_PATTERN, STORE_NAME_PATTERN, MEMORY_TYPE_PATTERN = (f"^{r.pattern}$" for r in (_KEY, _STORE_NAME, _MEMORY_TYPE))
 # LangChain message types -> our roles (duck-typed; the core imports no framework).
 _MESSAGE_TYPES = {
     "human": "user",
@@ -59,6 +61,8 @@ _MESSAGE_TYPES = {
     "assistant": "assistant",
 }
 _INT64 = 2**63
+# A lone UTF-16 surrogate (e.g. from a JSON "\\ud800" escape) is not text: it cannot be encoded, so never stored.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,21 @@ class MessageInput:
     name: str | None = None
     timestamp: datetime | None = None
     metadata: Metadata = field(default_factory=dict)
+
+
+def check_characters(field_name: str, value: str, what: str = "must") -> str:
+    """``value`` if it holds no NUL and no lone surrogate (neither can be stored), else the error naming the field;
+    ``what`` starts the complaint (``"strings must"`` for metadata values)."""
+    if "\x00" in value:
+        raise InvalidArgumentError(field_name, f"{what} not contain NUL characters")
+    return check_unicode(field_name, value, what)
+
+
+def check_unicode(field_name: str, value: str, what: str = "must") -> str:
+    """``value`` if it holds no lone surrogate (it could be neither stored nor sent as UTF-8), else the error."""
+    if _SURROGATE.search(value):
+        raise InvalidArgumentError(field_name, f"{what} be valid Unicode (a lone surrogate such as \\ud800 is not)")
+    return value
 
 
 def check_store_name(name: object, field_name: str = "name") -> str:
@@ -86,17 +105,12 @@ def check_description(description: object) -> str:
         raise InvalidArgumentError("description", f"must be a string, got {type(description).__name__}")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidArgumentError("description", f"must be at most {MAX_DESCRIPTION_LENGTH} characters")
-    if "\x00" in description:
-        raise InvalidArgumentError("description", "must not contain NUL characters")
-    return description
+    return check_characters("description", description)
 
 
 def check_text(field_name: str, text: object) -> str:
     """A memory text or message content: a non-blank string of at most 32,000 characters, no NUL."""
-    text = check_string(field_name, text, MAX_TEXT_LENGTH)
-    if "\x00" in text:
-        raise InvalidArgumentError(field_name, "must not contain NUL characters")
-    return text
+    return check_characters(field_name, check_string(field_name, text, MAX_TEXT_LENGTH))
 
 
 def check_key(field_name: str, key: object) -> str:
@@ -123,9 +137,7 @@ def _check_scalar(field_name: str, value: object) -> MetadataValue:
     if isinstance(value, str):
         if len(value) > MAX_METADATA_STRING:
             raise InvalidArgumentError(field_name, f"strings must be at most {MAX_METADATA_STRING} characters")
-        if "\x00" in value:
-            raise InvalidArgumentError(field_name, "strings must not contain NUL characters")
-        return value
+        return check_characters(field_name, value, "strings must")
     raise InvalidArgumentError(
         field_name, f"values must be flat scalars (str, int, float, bool), got {type(value).__name__}"
     )
@@ -239,7 +251,8 @@ def check_bool(field_name: str, value: object) -> bool:
 
 
 def check_query(query: object) -> str:
-    return check_string("query", query, MAX_QUERY_LENGTH)
+    # A query is never stored: a NUL in it is searched as plain text; only what UTF-8 cannot carry is refused.
+    return check_unicode("query", check_string("query", query, MAX_QUERY_LENGTH))
 
 
 def check_memory_id(value: object) -> str:

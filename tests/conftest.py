@@ -79,14 +79,17 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @contextmanager
-def opened(backend: str, path: Path, embedder: Embedder, settings: Settings, aio: bool = False) -> Iterator[Any]:
-    """A sync (or async) client of ``backend`` over the data folder ``path``; a server runs as long as it is open."""
+def opened(
+    backend: str, path: Path, embedder: Embedder, settings: Settings, aio: bool = False, app_id: str = "app-001"
+) -> Iterator[Any]:
+    """A sync (or async) client of ``backend`` over the data folder ``path``; a server runs as long as it is open,
+    reached with an admin key of ``app_id`` (a key reaches one app)."""
     if backend == "embedded":
         yield (AsyncMemoryClient if aio else MemoryClient)(path=path, embedder=embedder, settings=settings)
         return
     from tests.server_harness import running_server
 
-    with running_server(path, embedder, settings) as server:
+    with running_server(path, embedder, settings, app_id) as server:
         yield server.async_client() if aio else server.client()
 
 

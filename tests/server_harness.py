@@ -3,7 +3,11 @@ folder in a temp dir, with an access key; stopped (drained, then the folder clos
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -12,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from memory_plugin import AsyncMemoryClient, MemoryClient, Settings
+from memory_plugin.extraction import Extractor
 from memory_plugin.keys import KeyRecord
 from memory_plugin.server.app import ServerLimits, create_app
 from memory_plugin.service import MemoryService
@@ -51,12 +57,13 @@ def free_port() -> int:
 @contextmanager
 def running_server(
     folder: Path, embedder: object, settings: Settings | None = None, app_id: str = "app-001",
-    limits: ServerLimits | None = None,
+    limits: ServerLimits | None = None, extractor: Extractor | None = None,
 ) -> Iterator[RunningServer]:  # fmt: skip
-    """A server on ``folder`` whose stores use ``embedder``; its first key is an admin key of ``app_id``."""
+    """A server on ``folder`` whose stores use ``embedder`` (and ``extractor``); its first key is an admin key of
+    ``app_id``."""
     keys = SQLiteKeyStore(folder)
     record, secret = keys.create(app_id, admin=True)
-    service = MemoryService.embedded(folder, settings, embedder)
+    service = MemoryService.embedded(folder, settings, embedder, extractor)
     server = uvicorn.Server(
         uvicorn.Config(create_app(service, keys, limits), host="127.0.0.1", port=free_port(), log_level="warning")
     )
@@ -73,3 +80,65 @@ def running_server(
         thread.join(timeout=60)
         service.close()
         keys.close()
+
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+FAKE_STORES = '[stores."*"]\nembedder = "tests.conftest:make_fake_embedder"\n'
+
+
+@dataclass
+class ServedProcess:
+    """``memory-plugin serve`` running as a process of its own; its log is in ``log``."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM, as a process manager stops it; the exit code once it has drained and closed the folder."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+def start_serve(
+    folder: Path, config: str = FAKE_STORES, host: str = "127.0.0.1", env: dict[str, str] | None = None
+) -> ServedProcess:
+    """Start ``python -m memory_plugin serve`` on ``folder`` (from the repository, so ``config`` may name test
+    factories such as the fake embedder) and return at once; :func:`wait_ready` waits for it."""
+    port = free_port()
+    config_file = folder.parent / f"serve-{port}.toml"
+    config_file.write_text(config)
+    log = folder.parent / f"serve-{port}.log"
+    command = [sys.executable, "-m", "memory_plugin", "serve", "--path", str(folder), "--host", host,
+               "--port", str(port), "--config", str(config_file)]  # fmt: skip
+    with log.open("wb") as output:  # a file, not a pipe: nothing blocks the server when no one reads its log
+        process = subprocess.Popen(
+            command, cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    return ServedProcess(f"http://127.0.0.1:{port}", process, log)
+
+
+def wait_ready(served: ServedProcess, timeout: float = 120) -> None:
+    """Wait until the served process answers ``/healthz``; fail with its log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert served.process.poll() is None, f"serve exited {served.process.returncode}: {served.log.read_text()}"
+        try:
+            if httpx.get(served.url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"serve did not start: {served.log.read_text()}"
+        time.sleep(0.1)
+
+
+@contextmanager
+def serving(folder: Path, config: str = FAKE_STORES, env: dict[str, str] | None = None) -> Iterator[ServedProcess]:
+    """A ready ``memory-plugin serve`` process on ``folder``, stopped with SIGTERM when the block ends."""
+    served = start_serve(folder, config, env=env)
+    try:
+        wait_ready(served)
+        yield served
+    finally:
+        if served.process.poll() is None:
+            served.terminate()

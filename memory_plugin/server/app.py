@@ -23,16 +23,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..clock import new_id
 from ..errors import InvalidArgumentError, MemoryPluginError, RateLimitedError
 from ..keys import CredentialSource, KeyRecord
-from ..models import ExtractionJob
+from ..models import ExtractionJob, Page, RequestRecord
 from ..ops import (
     STORE_LIFECYCLE,
     STORE_OPERATIONS,
     ListExtractionJobs,
+    ListRequests,
     Operation,
     Search,
 )
@@ -50,7 +52,8 @@ from .limits import (
     check_content_length,
 )
 from .metrics import Metrics
-from .openapi import request_schema, result_schema
+from .openapi import SECURITY_SCHEMES, STORE_NAME_SCHEMA, operation_responses, request_schema, viking_openapi
+from .vikingdb import ROUTE as VIKING_ROUTE
 from .vikingdb import error_response, parse_search, search_response
 
 log = logging.getLogger("memory_plugin.server")
@@ -115,10 +118,16 @@ class MemoryServer:
     # ---- the request pipeline ----------------------------------------------------------------------------------
 
     async def _body(self, request: Request) -> bytes:
-        check_content_length(request.headers.get("content-length"), self.limits.max_body_bytes)
-        body = await request.body()
-        check_body_size(len(body), self.limits.max_body_bytes)
-        return body
+        """The body, refused (413) from its Content-Length, or as soon as the bytes received pass the cap: a body
+        sent without a length (chunked) is never read whole before it is counted."""
+        limit = self.limits.max_body_bytes
+        check_content_length(request.headers.get("content-length"), limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            check_body_size(size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _authenticate(self, request: Request, body: bytes) -> KeyRecord:
         key = verify(
@@ -136,12 +145,19 @@ class MemoryServer:
 
     @staticmethod
     def _json(body: bytes) -> object:
+        """The body's JSON; anything else (not UTF-8, not JSON, nested past the parser's depth, an integer of
+        thousands of digits, a lone surrogate escape such as ``\\ud800``) is refused naming ``body``."""
         if not body:
             return None
         try:
-            return json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            data = json.loads(body)
+        except RecursionError:
+            raise InvalidArgumentError("body", "must be JSON nested less deeply") from None
+        except ValueError as e:  # UnicodeDecodeError, JSONDecodeError, an int over Python's digit limit
             raise InvalidArgumentError("body", f"must be JSON: {e}") from None
+        if not _valid_text(data):
+            raise InvalidArgumentError("body", "must be valid Unicode: a lone surrogate escape such as \\ud800 is not")
+        return data
 
     async def _run(self, work: Callable[[], Any]) -> Any:
         """``work`` on a worker thread, within the request timeout (the thread finishes what it started)."""
@@ -187,9 +203,11 @@ class MemoryServer:
 
             async def handle(caller: Caller, body: object) -> Response:
                 raw = self._authorised(caller.key, kind, raw_from(op, parameter, body))
-                result = await self._run(lambda: self.service.execute(op, raw, caller.key.key_id))
+                result = await self._run(lambda: self.service.execute(op, raw, caller.key.key_id, caller.request_id))
                 if op is ListExtractionJobs:
                     result = self._visible_jobs(caller.key, result)
+                elif op is ListRequests:
+                    result = self._visible_requests(caller.key, result)
                 return JSONResponse(op.RESULT.encode(result))
 
             return await self.respond(request, op.NAME or op.__name__, handle)
@@ -219,6 +237,16 @@ class MemoryServer:
             if job.scope.app_id == key.app_id and (key.tenant_ids is None or job.scope.tenant_id in key.tenant_ids)
         ]
 
+    @staticmethod
+    def _visible_requests(key: KeyRecord, page: Page[RequestRecord]) -> Page[RequestRecord]:
+        """The audit's records without a scope (store-level calls, calls whose scope was unusable) are listed
+        with every scope; a key that is not an admin key sees only its own among them, never another app's or
+        tenant's calls. (A page may then hold fewer items than asked for; its cursor still leads on.)"""
+        if key.admin:
+            return page
+        items = [record for record in page.items if record.scope is not None or record.key_id == key.key_id]
+        return page if len(items) == len(page.items) else Page(items=items, next_cursor=page.next_cursor)
+
     # ---- the VikingDB search -------------------------------------------------------------------------------------
 
     async def viking_search(self, request: Request) -> Response:
@@ -232,24 +260,64 @@ class MemoryServer:
             search = dataclasses.replace(search, scope=authorize(caller.key, "read", search.scope))
             raw = {"store": search.collection_name, "scope": search.scope, "query": search.query,
                    **search.search_kwargs()}  # fmt: skip
-            results = await self._run(lambda: self.service.execute(Search, raw, caller.key.key_id))
+            results = await self._run(lambda: self.service.execute(Search, raw, caller.key.key_id, caller.request_id))
             return JSONResponse(search_response(search, results))
 
         response = await self.respond(request, "VikingSearch", handle)
-        if response.status_code >= 400 and response.status_code != 400:
-            return _viking_error(response)
-        return response
+        return _viking_error(response) if response.status_code >= 400 else response
+
+
+def _valid_text(data: object) -> bool:
+    """True if every string (and key) in JSON ``data`` is valid Unicode: encodable as UTF-8, so it can be stored
+    and answered. A JSON ``\\ud800`` escape decodes to a lone surrogate, which is not."""
+    pending = [data]
+    while pending:  # iterative: the parser has already bounded the depth, not the breadth
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def _viking_error(response: Response) -> Response:
     """Our error body in VikingDB's shape (``code``, ``message``, ``request_id``), keeping the HTTP status."""
     body = json.loads(bytes(response.body))
+    if isinstance(body.get("code"), int):  # refused by the VikingDB parser: in its shape already
+        return response
     shaped = error_response(response.status_code, body.get("message", ""), body.get("request_id"), body.get("field"))
     shaped_response = JSONResponse(shaped, status_code=response.status_code)
     for name in ("Retry-After", "X-Request-Id"):
         if name in response.headers:
             shaped_response.headers[name] = response.headers[name]
     return shaped_response
+
+
+# What the framework answers before any route runs (no route for the path, or not for the method), as our codes.
+_FRAMEWORK_CODES = {404: "RouteNotFound", 405: "MethodNotAllowed"}
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """The framework's own refusals (an unknown path, a method a route does not take) in our error shape."""
+    assert isinstance(error, StarletteHTTPException)
+    request_id = new_id("req")
+    message = (
+        f"no route {request.method} {request.url.path[:200]}; the routes are in /openapi.json"
+        if error.status_code in _FRAMEWORK_CODES
+        else str(error.detail)
+    )
+    body = {"code": _FRAMEWORK_CODES.get(error.status_code, "HTTPError"), "message": message, "field": None,
+            "request_id": request_id}  # fmt: skip
+    response = JSONResponse(body, status_code=error.status_code, headers=dict(error.headers or {}))
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
 class TimeoutRefusal(MemoryPluginError):
@@ -262,6 +330,21 @@ class TimeoutRefusal(MemoryPluginError):
             f"the operation did not finish within {seconds:g} s; it may still complete (retry an add with the same "
             "idempotency_key to be sure it is applied once)"
         )
+
+
+def _document_security(app: FastAPI) -> None:
+    """The OpenAPI document names the two ways to authenticate, required by every /v1 and /api route."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            document["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None) -> FastAPI:
@@ -280,12 +363,13 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
         lifespan=lifespan,
     )
     app.state.server = server
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for op in (*STORE_LIFECYCLE, *STORE_OPERATIONS):
         route = route_of(op)
-        extra: dict[str, Any] = {"responses": {"200": {"content": {"application/json": {"schema": result_schema(op)}}}}}
+        extra: dict[str, Any] = {"responses": operation_responses(op)}
         if route.parameter is not None:
             extra["parameters"] = [
-                {"name": route.parameter, "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": route.parameter, "in": "path", "required": True, "schema": STORE_NAME_SCHEMA}
             ]
         if route.has_body:
             extra["requestBody"] = {"required": True, "content": {"application/json": {"schema": request_schema(op)}}}
@@ -297,8 +381,10 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
             summary=(op.__doc__ or op.__name__).strip().split("\n")[0],
             openapi_extra=extra,
         )
-    app.add_api_route("/api/memory/search", server.viking_search, methods=["POST"], name="VikingSearch",
-                      summary="VikingDB memory search (the seed's request and response shapes)")  # fmt: skip
+    app.add_api_route(VIKING_ROUTE, server.viking_search, methods=["POST"], name="VikingSearch",
+                      summary="VikingDB memory search (the seed's request and response shapes)",
+                      openapi_extra=viking_openapi())  # fmt: skip
+    _document_security(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -29,6 +29,7 @@ import importlib
 import inspect
 import ipaddress
 import logging
+import signal
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -181,7 +182,7 @@ def serve(config: ServerConfig) -> None:
     service = MemoryService.embedded(config.path, setup=store_setup(config))
     app = create_app(service, keys, config.limits)
     log.info("memory_plugin server: serving %s on http://%s:%d", config.path, config.host, config.port)
-    uvicorn.Server(
+    server = uvicorn.Server(
         uvicorn.Config(
             app,
             host=config.host,
@@ -190,5 +191,19 @@ def serve(config: ServerConfig) -> None:
             lifespan="on",
             log_level="info",
         )
-    ).run()
-    keys.close()
+    )
+
+    # uvicorn drains on SIGTERM / SIGINT, then raises the signal again for the handler it found; with the default
+    # one the process would die by the signal after a clean shutdown. This one lets serve() return (exit code 0),
+    # and stops a server that has not yet installed its own handlers (a signal during start-up).
+    def stop(sig: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        keys.close()
+    log.info("memory_plugin server: stopped; %s is closed", config.path)

@@ -81,9 +81,13 @@ class MemoryService:
 
     # ---- calls -------------------------------------------------------------------------------------------------
 
-    def execute(self, op_type: type[Operation[R]], raw: Mapping[str, Any], caller: str | None = None) -> R:
+    def execute(
+        self, op_type: type[Operation[R]], raw: Mapping[str, Any], caller: str | None = None,
+        request_id: str | None = None,
+    ) -> R:  # fmt: skip
         """Parse ``raw`` into an ``op_type`` operation and execute it; store operations are audited, refusals too,
-        with ``caller`` (the access key of a call through a memory server).
+        with ``caller`` (the access key of a call through a memory server) and ``request_id`` (the id a memory
+        server gave the HTTP request, so its answer, its log and its audit record share one id; default: a new one).
 
         Raises:
             InvalidArgumentError, InvalidScopeError: bad input (nothing is written).
@@ -91,7 +95,7 @@ class MemoryService:
         """
         with self._gate.call():
             if issubclass(op_type, StoreOperation):
-                return cast(R, self._store_call(op_type, raw, caller))
+                return cast(R, self._store_call(op_type, raw, caller, request_id))
             return cast(R, self._store_lifecycle(op_type.from_raw(raw)))
 
     def create_store(
@@ -130,9 +134,13 @@ class MemoryService:
             return self.catalog.delete(op)
         raise InvalidArgumentError("operation", f"unknown operation {type(op).__name__}")
 
-    def _store_call(self, op_type: type[StoreOperation[Any]], raw: Mapping[str, Any], caller: str | None) -> Any:
+    def _store_call(
+        self, op_type: type[StoreOperation[Any]], raw: Mapping[str, Any], caller: str | None, request_id: str | None
+    ) -> Any:
         store = self.catalog.open(check_store_name(raw.get("store"), "store"))
         audit = AuditRecord(store.id, op_type.NAME or op_type.__name__, raw.get("scope"), key_id=caller)
+        if request_id is not None:
+            audit.request_id = request_id
         with self._audited(audit):
             return self._handlers[op_type](store, op_type.from_raw(raw), audit)
 

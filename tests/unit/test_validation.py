@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timezone
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -115,6 +116,7 @@ def test_limit_range(value: object) -> None:
 
 def test_query_rules() -> None:
     assert v.check_query("coffee?") == "coffee?"
+    assert v.check_query("a\x00b") == "a\x00b"  # never stored: searched as plain text, as before the server
     for bad, problem in [("", "empty"), ("   ", "empty"), ("q" * 4001, "at most 4000"), (None, "string")]:
         with pytest.raises(InvalidArgumentError, match=f"query: .*{problem}"):
             v.check_query(bad)
@@ -165,3 +167,23 @@ def test_store_names() -> None:
             v.check_store_name(bad)
     with pytest.raises(InvalidArgumentError, match="description"):
         v.check_description("x" * 1001)
+
+
+@pytest.mark.parametrize(
+    ("check", "field"),
+    [
+        (lambda value: v.check_text("text", value), "text"),
+        (v.check_query, "query"),
+        (v.check_description, "description"),
+        (lambda value: v.check_metadata({"source": value}), "metadata.source"),
+        (lambda value: v.check_filters({"source": value}), "filters.source"),
+        (lambda value: v.check_message({"role": "user", "content": value}, "messages[0]"), "messages[0].content"),
+    ],
+)
+def test_a_lone_surrogate_is_refused_by_name(check: Any, field: str) -> None:
+    """Text that is not valid Unicode (a JSON "\\ud800" escape decodes to it) cannot be stored: a clear error, not
+    an encoding crash deep in storage. Proper pairs (an emoji) are fine."""
+    with pytest.raises(InvalidArgumentError, match="valid Unicode") as caught:
+        check("coffee \ud800")
+    assert caught.value.field == field
+    check("coffee \U0001f600")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from memory_plugin import Embedder, MemoryClient, MemoryStore, Scope
+from memory_plugin import Embedder, MemoryClient, MemoryStore, Scope, Settings
+from tests.conftest import opened
 
 APP = "app-lc"
 AGENT = "assistant"
@@ -35,7 +36,12 @@ def store(tmp_path: Path, fake_embedder: Embedder) -> Iterator[MemoryStore]:
 
 
 @pytest.fixture
-def real_store(tmp_path: Path, real_embedder: Embedder) -> Iterator[MemoryStore]:
-    """A memory store on the real local model (loaded once per session), for end-to-end and quality tests."""
-    with MemoryClient(path=tmp_path / "real", embedder=real_embedder) as client:
+def real_store(
+    request: pytest.FixtureRequest, tmp_path: Path, real_embedder: Embedder, backend: str
+) -> Iterator[MemoryStore]:
+    """A memory store on the real local model (loaded once per session), for end-to-end and quality tests: in this
+    process, and on a memory server reached with the remote client (the adapters work over either unchanged). The
+    server's key is of the test module's ``SERVER_APP``, else of ``APP``."""
+    app_id = getattr(request.module, "SERVER_APP", APP)
+    with opened(backend, tmp_path / "real", real_embedder, Settings(), app_id=app_id) as client, client:
         yield client.create_memory_store("langchain_real", description="adapter end-to-end tests")

@@ -24,6 +24,8 @@ from memory_plugin.binding import store_views
 from tests.adapters.langchain.conftest import scope
 from tests.adapters.langchain.test_history import everything_a_message_holds
 
+SERVER_APP = "langgraph"  # MemoryPluginStore's default app: real_store's server key is of it
+
 # ---- chat message history: InMemoryChatMessageHistory ------------------------------------------------------------
 
 

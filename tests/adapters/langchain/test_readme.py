@@ -26,6 +26,7 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.model
 README = Path(__file__).resolve().parents[3] / "README.md"
+SERVER_APP = "my-app"  # the app of the README's examples (and of real_store's server key)
 
 
 def langchain_examples() -> list[str]:

@@ -31,6 +31,8 @@ from memory_plugin import (
 from memory_plugin.extraction import ExtractionInput
 from tests.adapters.langchain.fakes import ScriptedChatModel
 
+SERVER_APP = "lg-app"  # real_store's server key is of this app
+
 
 @pytest.fixture
 def lg(store: MemoryStore) -> MemoryPluginStore:

@@ -28,7 +28,8 @@ from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_ca
 from llama_index.core.llms.custom import CustomLLM
 from llama_index.core.llms.mock import MockFunctionCallingLLM
 
-from memory_plugin import Embedder, MemoryClient, MemoryStore
+from memory_plugin import Embedder, MemoryClient, MemoryStore, Settings
+from tests.conftest import opened
 
 
 def prompt_text(messages: Sequence[ChatMessage]) -> str:
@@ -119,9 +120,14 @@ def in_mode(mode: str, target: Any, method: str, *args: Any, **kwargs: Any) -> A
 
 
 @pytest.fixture
-def real_store(tmp_path: Path, real_embedder: Embedder) -> Iterator[MemoryStore]:
-    """A memory store on a temp folder with the real local embedding model."""
-    with MemoryClient(path=tmp_path / "real", embedder=real_embedder) as client:
+def real_store(
+    request: pytest.FixtureRequest, tmp_path: Path, real_embedder: Embedder, backend: str
+) -> Iterator[MemoryStore]:
+    """A memory store with the real local embedding model on a temp folder: in this process, and on a memory
+    server reached with the remote client (the adapters work over either unchanged). The server's key is of the
+    test module's ``SERVER_APP``, else of ``app-001``."""
+    app_id = getattr(request.module, "SERVER_APP", "app-001")
+    with opened(backend, tmp_path / "real", real_embedder, Settings(), app_id=app_id) as client, client:
         yield client.create_memory_store("chat", description="LlamaIndex adapter tests")
 
 

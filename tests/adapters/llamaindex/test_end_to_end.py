@@ -18,6 +18,7 @@ from tests.adapters.llamaindex.conftest import RecordingLLM, ScriptedAgentLLM, p
 
 pytestmark = pytest.mark.model
 MODES = pytest.mark.parametrize("mode", ["sync", "async"])
+SERVER_APP = "shop"  # real_store's server key is of this app
 ANN = Scope(app_id="shop", tenant_id="ann", agent_id="assistant", run_id="monday")
 BOB = ANN.with_(tenant_id="bob")
 HANDBOOK = Scope(app_id="shop", tenant_id="staff", agent_id="handbook", run_id="v1")
