@@ -6,6 +6,8 @@ tenants (403), then the operation runs on a worker thread (the event loop never 
 bounded by the request timeout (503). Errors are ``{"code", "message", "field", "request_id"}`` with the status
 each error class declares; an unexpected error is a bare 500 whose details stay in the server's log.
 ``/healthz`` (alive), ``/readyz`` (the storage answers) and ``/metrics`` (Prometheus) need no key.
+``GET /v1/whoami`` tells a caller its own key's binding (the console shapes its views by it); ``/console`` serves the
+web console (:mod:`.console`), which calls this same API.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from ..ops import (
     Operation,
     Search,
 )
-from ..ops.http import raw_from, route_of
+from ..ops.http import PREFIX, raw_from, route_of
 from ..scope import Scope
 from ..service import MemoryService
 from ..signing import ReplayCache, verify
 from .authorization import OperationKind, authorize
+from .console import mount_console
 from .limits import (
     DEFAULT_BURST,
     DEFAULT_MAX_BODY_BYTES,
@@ -219,6 +222,17 @@ class MemoryServer:
             if job.scope.app_id == key.app_id and (key.tenant_ids is None or job.scope.tenant_id in key.tenant_ids)
         ]
 
+    async def whoami(self, request: Request) -> Response:
+        """The calling key's binding, never its secret: what the console needs to shape its views."""
+
+        async def handle(caller: Caller, body: object) -> Response:
+            key = caller.key
+            tenants = None if key.tenant_ids is None else sorted(key.tenant_ids)
+            return JSONResponse({"key_id": key.key_id, "app_id": key.app_id, "tenant_ids": tenants,
+                                 "read_only": key.read_only, "admin": key.admin})  # fmt: skip
+
+        return await self.respond(request, "WhoAmI", handle)
+
     # ---- the VikingDB search -------------------------------------------------------------------------------------
 
     async def viking_search(self, request: Request) -> Response:
@@ -264,8 +278,11 @@ class TimeoutRefusal(MemoryPluginError):
         )
 
 
-def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None) -> FastAPI:
-    """The memory server's ASGI app over ``service``; closing it (the app's shutdown) closes the service."""
+def create_app(
+    service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None, console: bool = True
+) -> FastAPI:
+    """The memory server's ASGI app over ``service``, with the web console at ``/console`` unless ``console`` is
+    false; closing the app (its shutdown) closes the service."""
     server = MemoryServer(service, keys, limits or ServerLimits())
 
     @asynccontextmanager
@@ -299,6 +316,10 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
         )
     app.add_api_route("/api/memory/search", server.viking_search, methods=["POST"], name="VikingSearch",
                       summary="VikingDB memory search (the seed's request and response shapes)")  # fmt: skip
+    app.add_api_route(f"{PREFIX}/whoami", server.whoami, methods=["GET"], name="WhoAmI",
+                      summary="The calling access key's binding: key id, app, tenants, read-only, admin")  # fmt: skip
+    if console:
+        mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
