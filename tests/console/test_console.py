@@ -289,3 +289,22 @@ def test_keyboard_only_and_a_phone_screen(server: RunningServer, console: Consol
         console.screenshot("09-phone-memories")
     finally:
         console.driver.set_window_size(1280, 900)
+
+
+def test_charts_draw_operations_latency_and_memories_per_type(server: RunningServer, console: Console) -> None:
+    console.sign_in(server.key.key_id, server.secret)
+    console.open(f"charts?store={STORE}")
+    console.wait_for("main", "Memories per type")
+    labels = console.driver.execute_script(
+        "return [...document.querySelectorAll('svg.chart')].map(svg => svg.getAttribute('aria-label'))"
+    )
+    client = server.client()
+    stats = client.get_memory_store(STORE).stats(Scope(APP, "*", "*", "*"))
+    client.close()
+    operations, latency, types = labels
+    assert re.fullmatch(r"requests per minute: [1-9]\d* requests in the last hour, \d+ failed", operations), operations
+    assert re.fullmatch(r"latency: p95 latency peaked at \d+\.\d ms", latency), latency
+    assert types == "memories: " + ", ".join(f"{name} {count}" for name, count in stats.memory_types.items())
+    bars = console.driver.find_elements(By.CSS_SELECTOR, "svg.chart:last-of-type rect")
+    assert len(bars) == len(stats.memory_types)
+    console.screenshot("11-charts")
