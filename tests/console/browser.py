@@ -58,22 +58,54 @@ class Console:
         self.url = url
 
     def open(self, view: str = "") -> None:
-        """Show ``#/view?...``; the console re-renders on the address change, as when a person follows a link."""
-        self.driver.get(f"{self.url}/console/#/{view}")
+        """Show ``#/view?...`` as a followed link does, and wait until the view is drawn."""
+        with self.drawing():
+            self.driver.execute_script(
+                "if (location.hash === arguments[0]) dispatchEvent(new HashChangeEvent('hashchange'));"
+                "else location.hash = arguments[0];",
+                f"#/{view}",
+            )
+
+    @contextmanager
+    def drawing(self) -> Iterator[None]:
+        """Wait, after the block, until the console has drawn a view begun after the block started (the newest)."""
+        count = "return Number(document.getElementById('main').dataset.started || 0)"
+        before = self.driver.execute_script(count)
+        yield
+        drawn = (
+            "const main = document.getElementById('main');"
+            "return Number(main.dataset.started) > arguments[0] && main.dataset.rendered === main.dataset.started"
+        )
+        try:
+            WebDriverWait(self.driver, WAIT_SECONDS).until(lambda d: d.execute_script(drawn, before))
+        except TimeoutException:
+            raise AssertionError(f"the view was not drawn; the page shows:\n{self.text()}") from None
 
     def sign_in(self, key_id: str, secret: str) -> None:
         self.driver.get(f"{self.url}/console/")
         self.driver.execute_script("sessionStorage.clear()")
         self.driver.refresh()
-        self.fill("#sign-in", key_id=key_id, secret=secret)
+        self.fill("#sign-in", redraws=True, key_id=key_id, secret=secret)
         self.wait_for("#whoami", key_id)
+
+    def follow(self, link_text: str) -> None:
+        """Click the link showing ``link_text`` and wait until the view it leads to is drawn."""
+        with self.drawing():
+            self.find_link(link_text).click()
+
+    def find_link(self, link_text: str) -> Any:
+        try:
+            return WebDriverWait(self.driver, WAIT_SECONDS).until(lambda d: d.find_element(By.LINK_TEXT, link_text))
+        except TimeoutException:
+            raise AssertionError(f"no link {link_text!r}; the page shows:\n{self.text()}") from None
 
     def sign_out(self) -> None:
         self.driver.find_element(By.ID, "sign-out").click()
         self.wait_for("h1", "Sign in")
 
-    def fill(self, form: str, submit: bool = True, **values: str) -> None:
-        """Type ``values`` into the named fields of ``form`` (replacing what they held), then submit it."""
+    def fill(self, form: str, submit: bool = True, redraws: bool = False, **values: str) -> None:
+        """Type ``values`` into the named fields of ``form`` (replacing what they held), then submit it; with
+        ``redraws``, wait until the view the submission leads to is drawn."""
         for name, value in values.items():
             control = self.find(f"{form} [name={name}]")
             if control.tag_name == "select":
@@ -83,7 +115,10 @@ class Console:
             else:
                 control.clear()
                 control.send_keys(value)
-        if submit:
+        if submit and redraws:
+            with self.drawing():
+                self.find(f"{form} button[type=submit]").click()
+        elif submit:
             self.find(f"{form} button[type=submit]").click()
 
     def find(self, css: str) -> Any:

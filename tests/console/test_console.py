@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from memory_plugin import Scope
-from tests.console.browser import Console, chromium
+from tests.console.browser import Console
 from tests.server_harness import RunningServer, running_server
 
 pytestmark = pytest.mark.model
@@ -43,12 +43,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Iter
         yield server
 
 
-@pytest.fixture(scope="module")
-def console(server: RunningServer) -> Iterator[Console]:
-    with chromium() as driver:
-        yield Console(driver, server.url)
-
-
 def memory_of(server: RunningServer, tenant: str, text: str) -> Any:
     client = server.client()
     try:
@@ -69,18 +63,18 @@ def test_find_a_memory_see_its_history_edit_it_search_it_forget_the_tenant_and_a
 
     # Find the memory: the tenant's memories filtered by metadata.
     console.open(f"memories?store={STORE}")
-    console.fill("#memory-filters", scope=f"{APP}/alice/*/*", filters='{"topic": "health"}')
+    console.fill("#memory-filters", redraws=True, scope=f"{APP}/alice/*/*", filters='{"topic": "health"}')
     table = console.wait_for("main table", "allergic to peanuts")
     assert "Lisbon" not in table and "cello" not in table  # the filter and the scope hold
     console.screenshot("02-memories-filtered")
-    console.driver.find_element(By.LINK_TEXT, "Alice is allergic to peanuts").click()
+    console.follow("Alice is allergic to peanuts")
 
     # Its page: text, metadata, times, and history (created).
     page = console.wait_for("#memory-fields", "Alice is allergic to peanuts")
     assert '{"topic":"health"}' in page and "created" in console.wait_for("main table", "created")
 
     # Edit it: the history shows the update with the old and new text.
-    console.fill("#edit-memory", text="Alice is allergic to peanuts and cashews",
+    console.fill("#edit-memory", redraws=True, text="Alice is allergic to peanuts and cashews",
                  metadata='{"topic": "health", "severity": "high"}')  # fmt: skip
     console.wait_for("#memory-text", "peanuts and cashews")
     history = console.wait_for("main table", "updated")
@@ -120,7 +114,7 @@ def test_find_a_memory_see_its_history_edit_it_search_it_forget_the_tenant_and_a
         console.open(f"audit?store={STORE}&operation={operation}&scope={APP}/*/*/*")
         rows = console.wait_for("main tbody", operation)
         assert f"{APP}/{scope}" in rows and "ok" in rows and server.key.key_id in rows
-    console.fill("#audit-filters", operation="", outcome="error", key=server.key.key_id)
+    console.fill("#audit-filters", redraws=True, operation="", outcome="error", key=server.key.key_id)
     console.wait_for("main", "Nothing here.")  # every call of the journey succeeded
     console.screenshot("06-audit")
 
@@ -130,11 +124,11 @@ def test_scopes_lead_from_tenants_to_agents_to_runs_to_the_transcript(server: Ru
     console.open(f"scopes?store={STORE}")
     tenants = console.wait_for("main tbody", "bob")
     assert re.search(r"bob\s+3\s+2\s", tenants), tenants  # 3 memories (2 turns and a fact), 2 messages
-    console.driver.find_element(By.LINK_TEXT, "bob").click()
+    console.follow("bob")
     console.wait_for("main tbody", "support-bot")
-    console.driver.find_element(By.LINK_TEXT, "support-bot").click()
+    console.follow("support-bot")
     console.wait_for("main tbody", "run-1")
-    console.driver.find_element(By.LINK_TEXT, "run-1").click()
+    console.follow("run-1")
     transcript = console.wait_for(".transcript", "I play the cello in a small orchestra")
     assert transcript.index("I play the cello") < transcript.index("What are you rehearsing?")
     assert "carol" not in transcript.lower()

@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from memory_plugin import Scope
 from memory_plugin.llm_extraction import LLMExtractor
-from tests.console.browser import Console, chromium
+from tests.console.browser import Console
 from tests.server_harness import RunningServer, running_server
 
 pytestmark = pytest.mark.model
@@ -51,12 +51,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any, llm: Sw
         store.flush(timeout=60)
         client.close()
         yield server
-
-
-@pytest.fixture(scope="module")
-def console(server: RunningServer) -> Iterator[Console]:
-    with chromium() as driver:
-        yield Console(driver, server.url)
 
 
 def test_failed_jobs_show_their_error_and_raw_output_and_an_admin_retries_them(

@@ -35,8 +35,12 @@ function context(params) {
   };
 }
 
+let started = 0;  // renders begun; only the latest one may show what it drew
+
+/** Draw the view the address names into a fresh container, shown once drawn unless a newer render began. */
 async function render() {
   if (!me) return;
+  const generation = ++started;
   const { name, params } = route();
   for (const a of document.querySelectorAll("#nav a")) {
     const current = a.getAttribute("href") === `#/${name}` || (name === "memory" && a.getAttribute("href") === "#/memories")
@@ -46,13 +50,20 @@ async function render() {
   }
   const ctx = context(params);
   if (ctx.store) selectStore(ctx.store);
+  main.dataset.started = String(generation);
+  main.setAttribute("aria-busy", "true");
   replace(main, h("p", { class: "muted" }, "Loading…"));
+  const view = h("div", { class: "view" });
   try {
-    await (name === "transcript" ? scopes.renderTranscript : VIEWS[name].render)(main, ctx);
+    await (name === "transcript" ? scopes.renderTranscript : VIEWS[name].render)(view, ctx);
   } catch (error) {
-    replace(main, h("h1", {}, "Something went wrong"), errorBox(error));
+    replace(view, h("h1", {}, "Something went wrong"), errorBox(error));
   }
-  const heading = main.querySelector("h1");
+  if (generation !== started) return;  // a newer address is being drawn; this one is stale
+  replace(main, view);
+  main.removeAttribute("aria-busy");
+  main.dataset.rendered = String(generation);
+  const heading = view.querySelector("h1");
   if (heading) {  // keyboard and screen-reader users land on the new view's title
     heading.setAttribute("tabindex", "-1");
     heading.focus({ preventScroll: true });

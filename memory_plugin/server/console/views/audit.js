@@ -1,7 +1,8 @@
 // Audit: the store's request records, newest first, filtered by operation, scope, outcome and access key.
 
 import { InputError, isKeyId, op } from "../api.js";
-import { errorBox, field, go, h, href, onSubmit, replace, scopeText, table, time } from "../dom.js";
+import { field, h, scopeText, table, time } from "../dom.js";
+import { renderListing } from "./listing.js";
 
 // The audit's operation names (memory_plugin.ops.base.OPERATION_NAMES).
 const OPERATIONS = ["AddMemories", "SearchMemories", "ListMemories", "GetMemory", "UpdateMemory", "DeleteMemory",
@@ -12,7 +13,6 @@ export async function render(main, ctx) {
   const p = ctx.params;
   const wanted = { operation: p.get("operation") || "", scope: p.get("scope") || ctx.defaultScope,
     outcome: p.get("outcome") || "", key: p.get("key") || "" };
-  const out = h("div", { "aria-live": "polite" });
   const form = h("form", { class: "filters", id: "audit-filters" },
     field("Operation", h("select", { name: "operation" }, h("option", { value: "" }, "any"),
       OPERATIONS.map((o) => h("option", { value: o, selected: o === wanted.operation }, o)))),
@@ -23,38 +23,27 @@ export async function render(main, ctx) {
       .map((o) => h("option", { value: o }))),
     field("Access key id", h("input", { name: "key", value: wanted.key, placeholder: "mpk_…" })),
     h("button", { type: "submit" }, "Show requests"));
-  onSubmit(form, out, async (data) => {
-    const asked = Object.fromEntries([...data.entries()].map(([k, v]) => [k, String(v).trim()]));
-    if (asked.key && !isKeyId(asked.key)) {
-      throw new InputError("access key id", "must be mpk_ followed by 20 characters, as `memory-plugin keys list` shows");
-    }
-    go(href("audit", { store: ctx.store, ...asked }));
-  });
-  replace(main, h("h1", {}, `Audit of ${ctx.store || "(no store chosen)"}`), form, out);
-  if (!ctx.store) return;
-  const cursor = p.get("cursor") || undefined;
-  let page;
-  try {
-    page = await op(ctx.store, "requests", { scope: wanted.scope, operation: wanted.operation || undefined,
-      outcome: wanted.outcome || undefined, key_id: wanted.key || undefined, limit: 50, cursor });
-  } catch (error) {
-    replace(out, errorBox(error));
-    return;
-  }
-  const here = { store: ctx.store, ...wanted };
-  replace(out,
-    table([
+  await renderListing(main, ctx, {
+    view: "audit",
+    title: `Audit of ${ctx.store || "(no store chosen)"}`,
+    form,
+    check: (asked) => {
+      if (asked.key && !isKeyId(asked.key)) {
+        throw new InputError("access key id", "must be mpk_ followed by 20 characters, as `memory-plugin keys list` shows");
+      }
+    },
+    load: (cursor) => op(ctx.store, "requests", { scope: wanted.scope, operation: wanted.operation || undefined,
+      outcome: wanted.outcome || undefined, key_id: wanted.key || undefined, limit: 50, cursor }),
+    show: (items) => table([
       { title: "When", cell: (r) => time(r.time) },
       { title: "Operation", cell: (r) => r.operation },
       { title: "Scope", cell: (r) => h("span", { class: "mono" }, scopeText(r.scope)) },
-      { title: "Outcome", cell: (r) => h("span", { class: r.outcome === "ok" ? "outcome-ok" : "outcome-error", title: r.error || "" },
+      { title: "Outcome", cell: (r) => h("span", { class: r.outcome === "ok" ? "outcome-ok" : "outcome-error" },
         r.outcome, r.error ? `: ${r.error}` : "") },
       { title: "Latency ms", class: "num", cell: (r) => r.latency_ms.toFixed(1) },
       { title: "Counts", cell: (r) => Object.entries(r.counts).map(([k, v]) => `${k} ${v}`).join(", ") },
       { title: "Key", cell: (r) => h("span", { class: "mono" }, r.key_id || "in-process") },
       { title: "Request", cell: (r) => h("span", { class: "mono" }, r.request_id) },
-    ], page.items, "Requests, newest first"),
-    h("div", { class: "pager" },
-      cursor ? h("a", { href: href("audit", here) }, "First page") : null,
-      page.next_cursor ? h("a", { href: href("audit", { ...here, cursor: page.next_cursor }) }, "Next page") : null));
+    ], items, "Requests, newest first"),
+  });
 }

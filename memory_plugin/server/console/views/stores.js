@@ -29,7 +29,7 @@ export async function render(main, ctx) {
       { title: "Failed jobs", class: "num", cell: count("failed_jobs") },
       { title: "Embedder", cell: (r) => `${r.store.embedder} (${r.store.dimension})` },
       { title: "Created", cell: (r) => time(r.store.created_at) },
-      ...(ctx.me.admin ? [{ title: "Delete", cell: (r) => deleteButton(r.store.name, out, ctx) }] : []),
+      ...(ctx.me.admin ? [{ title: "Delete", cell: (r) => deleteButton(main, r.store.name, out, ctx) }] : []),
     ], counted, "Memory stores"),
     out,
     ctx.me.admin ? createForm(out, ctx) : h("p", { class: "muted" }, "Creating and deleting stores needs an admin key."));
@@ -49,7 +49,7 @@ function createForm(out, ctx) {
 }
 
 /** Deleting a store erases every memory in it: the name must be typed again to confirm. */
-function deleteButton(name, out, ctx) {
+function deleteButton(main, name, out, ctx) {
   return h("button", {
     type: "button", class: "danger", "aria-label": `Delete store ${name}`,
     onclick: () => {
@@ -63,8 +63,8 @@ function deleteButton(name, out, ctx) {
         await deleteStore(name);
         sessionStorage.removeItem("memory_plugin.console.store");
         await ctx.refreshStores();
-        await render(document.getElementById("main"), ctx);
-        document.getElementById("main").prepend(notice(`Store ${name} deleted.`));
+        await render(main, ctx);
+        main.prepend(notice(`Store ${name} deleted.`));
       });
       replace(out, form, result);
       typed.focus();
