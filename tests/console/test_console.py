@@ -56,6 +56,8 @@ def test_find_a_memory_see_its_history_edit_it_search_it_forget_the_tenant_and_a
     server: RunningServer, console: Console
 ) -> None:
     console.sign_in(server.key.key_id, server.secret)
+    kept = console.driver.execute_script("return [localStorage.length, document.cookie, sessionStorage.length]")
+    assert kept == [0, "", 2]  # the key (and the chosen store) live in this tab's session only
     stores = console.wait_for("main table", STORE)
     # 12 memories (per tenant 2 turns and a fact), 8 messages, 4 tenants, no pending or failed job
     assert re.search(rf"{STORE}\s+what the support agent remembers\s+12\s+8\s+4\s+0\s+0\s", stores), stores
