@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-ASSETS = Path(__file__).parent / "console"
+ASSETS = Path(__file__).parent / "static"
 PATH = "/console"
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
