@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from memory_plugin import Scope
 from tests.console.browser import Console
@@ -136,12 +137,23 @@ def test_scopes_lead_from_tenants_to_agents_to_runs_to_the_transcript(server: Ru
     assert "carol" not in transcript.lower()
     console.screenshot("07-transcript")
 
+    # From the run to its memories, and from a memory made of a turn back to that turn.
+    console.follow("Memories of this run")
+    console.follow("I play the cello in a small orchestra")
+    sources = console.wait_for(".transcript", "I play the cello")
+    assert "user" in sources and "What are you rehearsing?" not in sources  # only the turn it was made from
+
 
 def test_stores_show_counts_and_admin_keys_create_and_delete_them(server: RunningServer, console: Console) -> None:
     console.sign_in(server.key.key_id, server.secret)
     console.open("stores")
     console.fill("#create-store", name="scratch", description="a store to delete")
     console.wait_for("#store-select option", "scratch")
+    console.open(f"memories?store=scratch&scope={APP}/bob/*/*")
+    console.wait_for("main", "Nothing here.")
+    with console.drawing():  # the store selector shows the same view of the other store
+        Select(console.find("#store-select")).select_by_value(STORE)
+    assert "cello" in console.wait_for("main tbody", "cello")
     console.open("stores")
     console.wait_for("main tbody", "a store to delete")
     console.find("[aria-label='Delete store scratch']").click()

@@ -1,7 +1,7 @@
 // The console's shell: sign-in, the store selector and a hash router ("#/view?param=value") over the views.
 
 import { credentials, listStores, signIn, signOut, whoami } from "./api.js";
-import { errorBox, field, h, replace } from "./dom.js";
+import { errorBox, field, go, h, href, replace } from "./dom.js";
 import * as audit from "./views/audit.js";
 import * as charts from "./views/charts.js";
 import * as jobs from "./views/jobs.js";
@@ -11,7 +11,8 @@ import * as scopes from "./views/scopes.js";
 import * as search from "./views/search.js";
 import * as stores from "./views/stores.js";
 
-const VIEWS = { stores, scopes, transcript: scopes, memories, memory, search, audit, jobs, charts };
+const VIEWS = { stores, scopes, transcript: { render: scopes.renderTranscript }, memories, memory, search, audit, jobs,
+  charts };
 const STORE = "memory_plugin.console.store";
 const main = document.getElementById("main");
 let me = null;
@@ -55,7 +56,7 @@ async function render() {
   replace(main, h("p", { class: "muted" }, "Loading…"));
   const view = h("div", { class: "view" });
   try {
-    await (name === "transcript" ? scopes.renderTranscript : VIEWS[name].render)(view, ctx);
+    await VIEWS[name].render(view, ctx);
   } catch (error) {
     replace(view, h("h1", {}, "Something went wrong"), errorBox(error));
   }
@@ -77,9 +78,14 @@ function selectStore(name) {
   select.value = name;
 }
 
+/** Show the current view for store `name` (a memory or a run belongs to one store: those lead to its memories). */
 function chooseStore(name) {
   selectStore(name);
-  render();
+  const { name: view, params } = route();
+  if (view === "memory" || view === "transcript") return go(href("memories", { store: name }));
+  params.set("store", name);
+  params.delete("cursor");
+  return go(href(view, Object.fromEntries(params.entries())));
 }
 
 async function refreshStores() {
