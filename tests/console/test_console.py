@@ -316,3 +316,15 @@ def test_charts_draw_operations_latency_and_memories_per_type(server: RunningSer
     bars = console.driver.find_elements(By.CSS_SELECTOR, "svg.chart:last-of-type rect")
     assert len(bars) == len(stats.memory_types)
     console.screenshot("11-charts")
+
+
+def test_a_read_only_key_reads_but_is_offered_no_change(server: RunningServer, console: Console) -> None:
+    key_id, secret = server.new_key(APP, ["dave"], read_only=True)
+    console.sign_in(key_id, secret)
+    whoami = console.driver.find_element(By.ID, "whoami").text
+    assert whoami == f"{key_id} · {APP} · tenants dave · read-only"
+    dave = memory_of(server, "dave", "1950s pen")
+    console.open(f"memory?store={STORE}&scope={APP}/dave/support-bot/run-1&id={dave.id}")
+    page = console.wait_for("main", "This key is read-only")
+    assert "Dave writes with a 1950s pen" in page
+    assert not console.driver.find_elements(By.CSS_SELECTOR, "#edit-memory, #delete-memory, #forget-tenant")
