@@ -117,9 +117,9 @@ def test_find_a_memory_see_its_history_edit_it_search_it_forget_the_tenant_and_a
         console.open(f"audit?store={STORE}&operation={operation}&scope={APP}/*/*/*")
         rows = console.wait_for("main tbody", operation)
         assert f"{APP}/{scope}" in rows and "ok" in rows and server.key.key_id in rows
+    console.screenshot("06-audit-delete-all")
     console.fill("#audit-filters", redraws=True, operation="", outcome="error", key=server.key.key_id)
     console.wait_for("main", "Nothing here.")  # every call of the journey succeeded
-    console.screenshot("06-audit")
 
 
 def test_scopes_lead_from_tenants_to_agents_to_runs_to_the_transcript(server: RunningServer, console: Console) -> None:
