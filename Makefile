@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-recall bench-peers bench-server clean
+.PHONY: setup browser demo test lint bench bench-reliability bench-locomo bench-recall bench-peers bench-server clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ setup: $(VENV)/.installed
 demo: setup
 	$(BIN)/python examples/quickstart.py
 
-test: setup
+# The console's browser tests drive Debian's Chromium through its chromium-driver (CI runs as root on Debian);
+# no test tool downloads a browser of its own.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y chromium chromium-driver)
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; others need access keys)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--config", type=Path, help="TOML file: stores' embedder and extractor, limits, keys file")
+    serve.add_argument("--no-console", action="store_true", help="do not serve the web console at /console")
 
     from .server.keys_cli import add_keys_commands  # the server's commands; they open keys.db, never the record
 
@@ -364,7 +365,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "serve":
             from .server.serve import load_config, serve
 
-            serve(load_config(resolve_home(args.path), args.config, host=args.host, port=args.port))
+            console = False if args.no_console else None  # None: the file's setting (default on)
+            serve(load_config(resolve_home(args.path), args.config, host=args.host, port=args.port, console=console))
             return 0
         else:
             rows, cursor = _run_on_folder(args)

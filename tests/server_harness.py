@@ -57,16 +57,15 @@ def free_port() -> int:
 @contextmanager
 def running_server(
     folder: Path, embedder: object, settings: Settings | None = None, app_id: str = "app-001",
-    limits: ServerLimits | None = None, extractor: Extractor | None = None,
+    limits: ServerLimits | None = None, extractor: Extractor | None = None, console: bool = True,
 ) -> Iterator[RunningServer]:  # fmt: skip
-    """A server on ``folder`` whose stores use ``embedder`` (and ``extractor``); its first key is an admin key of
-    ``app_id``."""
+    """A server on ``folder`` whose stores use ``embedder`` (and ``extractor``, by default one memory per turn);
+    its first key is an admin key of ``app_id``."""
     keys = SQLiteKeyStore(folder)
     record, secret = keys.create(app_id, admin=True)
     service = MemoryService.embedded(folder, settings, embedder, extractor)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service, keys, limits), host="127.0.0.1", port=free_port(), log_level="warning")
-    )
+    app = create_app(service, keys, limits, console)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, name="memory-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

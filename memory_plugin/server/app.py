@@ -6,6 +6,8 @@ tenants (403), then the operation runs on a worker thread (the event loop never 
 bounded by the request timeout (503). Errors are ``{"code", "message", "field", "request_id"}`` with the status
 each error class declares; an unexpected error is a bare 500 whose details stay in the server's log.
 ``/healthz`` (alive), ``/readyz`` (the storage answers) and ``/metrics`` (Prometheus) need no key.
+``GET /v1/whoami`` tells a caller its own key's binding (the console shapes its views by it); ``/console`` serves the
+web console (:mod:`.console`), which calls this same API.
 """
 
 from __future__ import annotations
@@ -38,11 +40,12 @@ from ..ops import (
     Operation,
     Search,
 )
-from ..ops.http import raw_from, route_of
+from ..ops.http import PREFIX, raw_from, route_of
 from ..scope import Scope
 from ..service import MemoryService
 from ..signing import ReplayCache, verify
 from .authorization import OperationKind, authorize
+from .console import mount_console
 from .limits import (
     DEFAULT_BURST,
     DEFAULT_MAX_BODY_BYTES,
@@ -247,6 +250,17 @@ class MemoryServer:
         items = [record for record in page.items if record.scope is not None or record.key_id == key.key_id]
         return page if len(items) == len(page.items) else Page(items=items, next_cursor=page.next_cursor)
 
+    async def whoami(self, request: Request) -> Response:
+        """The calling key's binding, never its secret: what the console needs to shape its views."""
+
+        async def handle(caller: Caller, body: object) -> Response:
+            key = caller.key
+            tenants = None if key.tenant_ids is None else sorted(key.tenant_ids)
+            return JSONResponse({"key_id": key.key_id, "app_id": key.app_id, "tenant_ids": tenants,
+                                 "read_only": key.read_only, "admin": key.admin})  # fmt: skip
+
+        return await self.respond(request, "WhoAmI", handle)
+
     # ---- the VikingDB search -------------------------------------------------------------------------------------
 
     async def viking_search(self, request: Request) -> Response:
@@ -347,8 +361,11 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None) -> FastAPI:
-    """The memory server's ASGI app over ``service``; closing it (the app's shutdown) closes the service."""
+def create_app(
+    service: MemoryService, keys: CredentialSource, limits: ServerLimits | None = None, console: bool = True
+) -> FastAPI:
+    """The memory server's ASGI app over ``service``, with the web console at ``/console`` unless ``console`` is
+    false; closing the app (its shutdown) closes the service."""
     server = MemoryServer(service, keys, limits or ServerLimits())
 
     @asynccontextmanager
@@ -384,7 +401,11 @@ def create_app(service: MemoryService, keys: CredentialSource, limits: ServerLim
     app.add_api_route(VIKING_ROUTE, server.viking_search, methods=["POST"], name="VikingSearch",
                       summary="VikingDB memory search (the seed's request and response shapes)",
                       openapi_extra=viking_openapi())  # fmt: skip
+    app.add_api_route(f"{PREFIX}/whoami", server.whoami, methods=["GET"], name="WhoAmI",
+                      summary="The calling access key's binding: key id, app, tenants, read-only, admin")  # fmt: skip
     _document_security(app)
+    if console:
+        mount_console(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

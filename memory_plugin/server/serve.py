@@ -11,6 +11,7 @@ The configuration file (``--config FILE``, TOML) is optional; every key has a de
     burst = 100                        # per access key, at once
     request_timeout_seconds = 120
     shutdown_grace_seconds = 30        # on SIGTERM: stop accepting, finish what runs, close the folder
+    console = true                     # the web console at /console (`--no-console` turns it off)
 
     [stores."*"]                       # every store without a section of its own
     embedder = "local"                 # all-MiniLM-L6-v2; or "package.module:factory"
@@ -62,6 +63,7 @@ class ServerConfig:
     keys: Path | None = None
     limits: ServerLimits = field(default_factory=ServerLimits)
     shutdown_grace_seconds: float = 30.0
+    console: bool = True
     stores: Mapping[str, StoreSetupConfig] = field(default_factory=dict)
 
     @property
@@ -75,6 +77,13 @@ def _number(section: Mapping[str, Any], key: str, kind: type, default: Any) -> A
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, (int, float)) and value <= 0):
         raise InvalidArgumentError(f"server.{key}", f"must be a positive {kind.__name__}, got {value!r:.40}")
+    return value
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"server.{key}", f"must be true or false, got {value!r:.40}")
     return value
 
 
@@ -95,7 +104,7 @@ def load_config(path: Path, file: Path | None = None, **options: Any) -> ServerC
         raise InvalidArgumentError(unknown[0], "is not a section of the server's configuration (server, stores)")
     server = data.get("server", {})
     known = {"host", "port", "keys", "max_body_bytes", "requests_per_second", "burst", "request_timeout_seconds",
-             "shutdown_grace_seconds"}  # fmt: skip
+             "shutdown_grace_seconds", "console"}  # fmt: skip
     unknown = sorted(set(server) - known)
     if unknown:
         raise InvalidArgumentError(f"server.{unknown[0]}", f"is not a server setting; allowed: {sorted(known)}")
@@ -117,6 +126,7 @@ def load_config(path: Path, file: Path | None = None, **options: Any) -> ServerC
             request_timeout_seconds=_number(server, "request_timeout_seconds", float, 120.0),
         ),
         shutdown_grace_seconds=_number(server, "shutdown_grace_seconds", float, 30.0),
+        console=_flag(server, "console", True),
         stores=stores,
     )
     return replace(config, **{k: v for k, v in options.items() if v is not None})
@@ -180,7 +190,7 @@ def serve(config: ServerConfig) -> None:
             f"--path {config.keys_folder} --app APP` (or listen on 127.0.0.1)",
         )
     service = MemoryService.embedded(config.path, setup=store_setup(config))
-    app = create_app(service, keys, config.limits)
+    app = create_app(service, keys, config.limits, console=config.console)
     log.info("memory_plugin server: serving %s on http://%s:%d", config.path, config.host, config.port)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -13,8 +13,9 @@ import memory_plugin
 PACKAGE = Path(memory_plugin.__file__).parent
 OUTER = ("server", "compat")
 FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
-# The HTTP app itself and what builds and runs it: the only modules that import the server framework.
-WEB_APP_MODULES = frozenset({"memory_plugin.server.app", "memory_plugin.server.serve"})
+# The HTTP app itself (with the console it mounts) and what builds and runs it: the only modules that import the
+# server framework.
+WEB_APP_MODULES = frozenset({"memory_plugin.server.app", "memory_plugin.server.console", "memory_plugin.server.serve"})
 
 
 def _imports(node: ast.AST) -> list[str]:
