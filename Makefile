@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: that exact version is the local CPU build; any other request pulls CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[local,dev,server,langchain,langchain-classic,llamaindex]"
+	$(BIN)/pip install --quiet -e ".[local,dev,server,postgres,langchain,langchain-classic,llamaindex]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -16,10 +16,13 @@ class Settings:
             from an exact scan of the record's embeddings (a few milliseconds for 4,000); above it, from the vector
             index. ``0`` always asks the index (useful to test that path on a small store).
         close_wait_seconds: how long ``close()`` waits for calls in flight before it closes the storage.
+        job_lease_seconds: how long a background job stays with the worker that claimed it without news from it
+            (the worker renews the lease while it runs); after that another server may take it over.
     """
 
     exact_scan_limit: int = 4000
     close_wait_seconds: float = 30.0
+    job_lease_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         if isinstance(self.exact_scan_limit, bool) or not isinstance(self.exact_scan_limit, int):
@@ -28,3 +31,5 @@ class Settings:
             raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
         if not isinstance(self.close_wait_seconds, (int, float)) or self.close_wait_seconds < 0:
             raise InvalidArgumentError("close_wait_seconds", "must be a number of seconds >= 0")
+        if not isinstance(self.job_lease_seconds, (int, float)) or not self.job_lease_seconds > 0:
+            raise InvalidArgumentError("job_lease_seconds", "must be a number of seconds > 0")

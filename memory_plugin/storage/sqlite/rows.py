@@ -1,9 +1,10 @@
-"""Rows of the SQLite record as the domain's values, and the encodings the record uses."""
+"""Rows of the record as the domain's values, and the encodings the record uses (the PostgreSQL record keeps the
+same columns and encodings, and maps its rows here too)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,9 @@ from ...models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Mess
 from ...scope import Scope
 from ..base import MemoryRow, StoreRow
 from .schema import LIST_MARK
+
+# A row as both records return it: columns by name (``sqlite3.Row``, or a dict from psycopg).
+Row = Mapping[str, Any]
 
 
 def dumps(value: Any) -> str:
@@ -41,11 +45,11 @@ def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
 
 
-def row_scope(row: sqlite3.Row) -> Scope:
+def row_scope(row: Row) -> Scope:
     return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
 
 
-def row_memory(row: sqlite3.Row) -> Memory:
+def row_memory(row: Row) -> Memory:
     return Memory(
         id=row["id"],
         text=row["text"],
@@ -60,7 +64,7 @@ def row_memory(row: sqlite3.Row) -> Memory:
     )
 
 
-def row_message(row: sqlite3.Row) -> Message:
+def row_message(row: Row) -> Message:
     return Message(
         id=row["id"],
         scope=row_scope(row),
@@ -76,7 +80,7 @@ def _optional_metadata(text: str | None) -> Metadata | None:
     return None if text is None else json.loads(text)
 
 
-def row_history(row: sqlite3.Row) -> HistoryEvent:
+def row_history(row: Row) -> HistoryEvent:
     return HistoryEvent(
         memory_id=row["memory_id"],
         event=row["event"],
@@ -90,7 +94,7 @@ def row_history(row: sqlite3.Row) -> HistoryEvent:
     )
 
 
-def row_request(row: sqlite3.Row) -> RequestRecord:
+def row_request(row: Row) -> RequestRecord:
     scope = None
     if row["app_id"] is not None:
         scope = Scope(
@@ -112,11 +116,11 @@ def row_request(row: sqlite3.Row) -> RequestRecord:
     )
 
 
-def row_store(row: sqlite3.Row) -> StoreRow:
+def row_store(row: Row) -> StoreRow:
     return StoreRow(int(row["id"]), row_store_info(row))
 
 
-def row_store_info(row: sqlite3.Row) -> MemoryStoreInfo:
+def row_store_info(row: Row) -> MemoryStoreInfo:
     return MemoryStoreInfo(
         name=row["name"],
         description=row["description"],
@@ -128,7 +132,7 @@ def row_store_info(row: sqlite3.Row) -> MemoryStoreInfo:
     )
 
 
-def row_job(row: sqlite3.Row) -> ExtractionJob:
+def row_job(row: Row) -> ExtractionJob:
     return ExtractionJob(
         job_id=row["seq"],
         scope=row_scope(row),
@@ -142,7 +146,7 @@ def row_job(row: sqlite3.Row) -> ExtractionJob:
     )
 
 
-def row_memory_row(row: sqlite3.Row) -> MemoryRow:
+def row_memory_row(row: Row) -> MemoryRow:
     """A full memory row: the memory, its position, store, search context and embedding."""
     return MemoryRow(
         position=int(row["seq"]),
