@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-peers clean
+.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-recall bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-reliability: setup
 
 bench-locomo: setup
 	$(BIN)/python benchmarks/locomo.py --data ../shared/data/locomo
+
+bench-recall: setup
+	$(BIN)/python benchmarks/vector_recall.py --data ../shared/data
 
 # torch is named again so that pip keeps the local CPU build while resolving the peers' dependencies.
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml

@@ -41,6 +41,7 @@ from .extraction import (
 )
 from .llm_extraction import LLMExtractor, PromptTemplates
 from .models import (
+    ActivityBucket,
     AddResult,
     DeleteAllResult,
     ExtractionJob,
@@ -51,14 +52,19 @@ from .models import (
     Page,
     PruneResult,
     RequestRecord,
+    ScopeSummary,
     SearchHit,
     SearchResults,
+    StoreStats,
     Usage,
 )
 from .scope import Scope
 from .settings import Settings
 
 __all__ = [
+    "ActivityBucket",
+    "ScopeSummary",
+    "StoreStats",
     "RequestTooLargeError",
     "RequestRefusedError",
     "RateLimitedError",

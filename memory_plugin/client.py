@@ -19,6 +19,7 @@ from . import ops
 from .errors import MemoryStoreExistsError, MemoryStoreNotFoundError
 from .extraction import Extractor
 from .models import (
+    ActivityBucket,
     AddResult,
     DeleteAllResult,
     ExtractionJob,
@@ -30,7 +31,9 @@ from .models import (
     Page,
     PruneResult,
     RequestRecord,
+    ScopeSummary,
     SearchResults,
+    StoreStats,
 )
 from .scope import Scope
 from .settings import Settings
@@ -120,6 +123,7 @@ class MemoryStore:
         filters: Mapping[str, Any] | None = None,
         start_time: TimeLike | None = None,
         end_time: TimeLike | None = None,
+        explain: bool = False,
     ) -> SearchResults:
         """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
 
@@ -130,13 +134,14 @@ class MemoryStore:
         Args:
             top_k: 1-50. memory_types: a type or list of types. filters: ``{key: value or [values]}`` on metadata.
             start_time / end_time: bounds on each memory's ``event_time`` (inclusive).
+            explain: give each hit the ``signals`` behind its score (why it ranked where it did).
 
         Example:
             >>> hits = store.search(scope.with_(run_id="*"), "what does the user drink?", top_k=5)  # doctest: +SKIP
         """
         return self._call(
             ops.Search, scope=scope, query=query, top_k=top_k, rerank=rerank, memory_types=memory_types,
-            filters=filters, start_time=start_time, end_time=end_time,
+            filters=filters, start_time=start_time, end_time=end_time, explain=explain,
         )  # fmt: skip
 
     def list(
@@ -207,15 +212,48 @@ class MemoryStore:
         return self._call(ops.PruneStore)
 
     def requests(
-        self, scope: ScopeLike, *, operation: str | None = None, limit: int = 50, cursor: str | None = None
+        self,
+        scope: ScopeLike,
+        *,
+        operation: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        outcome: str | None = None,
+        key_id: str | None = None,
     ) -> Page[RequestRecord]:
         """The audit: one record per call on this store, newest first, for a read ``scope`` and optional
-        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...).
+        ``operation`` (``AddMemories``, ``SearchMemories``, ``ListMemories``, ``GetMemory``, ...), ``outcome``
+        (``"ok"``, ``"error"`` for any failure, or an error class name) and ``key_id`` (the access key that made the
+        calls through a memory server).
 
         Each background extraction is recorded as ``ExtractMemories`` under the request id of the ``AddMemories``
         call that queued it (with its token usage when the LLM reports it). Store-level calls that have no scope
         (``Flush``, ``ListExtractionJobs``, ``RetryExtraction``) appear in every listing."""
-        return self._call(ops.ListRequests, scope=scope, operation=operation, limit=limit, cursor=cursor)
+        return self._call(
+            ops.ListRequests, scope=scope, operation=operation, limit=limit, cursor=cursor, outcome=outcome,
+            key_id=key_id,
+        )  # fmt: skip
+
+    def scopes(
+        self, scope: ScopeLike, *, level: str = "tenant_id", limit: int = 50, cursor: str | None = None
+    ) -> Page[ScopeSummary]:
+        """The distinct tenants, agents or runs (``level``: ``tenant_id``, ``agent_id`` or ``run_id``) inside a read
+        ``scope``, in id order, with how many memories and raw messages each holds and when it was last written.
+
+        Example:
+            >>> store.scopes(Scope("app-001", "*", "*", "*")).items  # the app's tenants  # doctest: +SKIP
+            >>> store.scopes(Scope("app-001", "user-001", "*", "*"), level="run_id").items  # doctest: +SKIP
+        """
+        return self._call(ops.ListScopes, scope=scope, level=level, limit=limit, cursor=cursor)
+
+    def stats(self, scope: ScopeLike) -> StoreStats:
+        """Counts over a read ``scope``: memories (and by type), raw messages, tenants, extraction jobs by state."""
+        return self._call(ops.StoreStats, scope=scope)
+
+    def activity(self, scope: ScopeLike, *, minutes: int = 60) -> builtins.list[ActivityBucket]:
+        """The audited calls of a read ``scope`` per minute over the last ``minutes`` (1-1440): counts, errors,
+        latency p50/p95, calls per operation; minutes without calls are left out."""
+        return self._call(ops.ActivityStats, scope=scope, minutes=minutes)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for this store's background extraction; returns False if ``timeout`` seconds passed first."""

@@ -58,6 +58,9 @@ class SearchHit(_Frozen):
 
     memory: Memory
     score: float
+    signals: dict[str, float] | None = None
+    """With ``search(..., explain=True)``: the signals behind the score (``semantic``, ``lexical``, ``speaker``,
+    ``date``, ...; see :mod:`memory_plugin.retrieval`), so a person can see why a memory ranked where it did."""
 
 
 class Usage(_Frozen):
@@ -210,3 +213,38 @@ def every_page(read: Callable[[str | None], Page[T]]) -> Iterator[Page[T]]:
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+class ScopeSummary(_Frozen):
+    """One tenant, agent or run of a read scope (:meth:`MemoryStore.scopes`): its id, how many memories and raw
+    messages it holds, and when it was last written to."""
+
+    id: str
+    memories: int
+    messages: int
+    last_active: datetime | None = None
+
+
+class StoreStats(_Frozen):
+    """Counts over a read scope of a store (:meth:`MemoryStore.stats`): memories (and by type), raw messages,
+    tenants, and background extraction jobs by state."""
+
+    memories: int
+    messages: int
+    tenants: int
+    memory_types: dict[str, int] = Field(default_factory=dict)
+    pending_jobs: int = 0
+    running_jobs: int = 0
+    failed_jobs: int = 0
+
+
+class ActivityBucket(_Frozen):
+    """The calls of one minute (:meth:`MemoryStore.activity`): how many, how many failed, their latency, and how
+    many of each operation."""
+
+    minute: datetime
+    requests: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    operations: dict[str, int] = Field(default_factory=dict)

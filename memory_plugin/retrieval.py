@@ -166,6 +166,24 @@ class Candidate:
     date_match: float = 0.0
 
 
+def explain(candidate: Candidate, text: str, query: str, rerank: bool) -> dict[str, float]:
+    """The signals behind one candidate's score, as the score contract above combines them."""
+    detail_share = detail(text)
+    fused = fused_score(candidate.cosine, candidate.bm25, candidate.speaker_named, candidate.date_match, detail_share)
+    signals = {
+        "semantic": max(0.0, candidate.cosine),
+        "lexical": lexical_relevance(candidate.bm25),
+        "bm25": candidate.bm25 or 0.0,
+        "speaker": float(candidate.speaker_named),
+        "date": candidate.date_match,
+        "detail": detail_share,
+        "fused": fused,
+    }
+    if rerank:
+        signals["coverage"] = coverage(query_terms(query), text)
+    return signals
+
+
 def rank(
     candidates: Iterable[Candidate],
     texts: dict[int, str],

@@ -18,17 +18,25 @@ class Settings:
         close_wait_seconds: how long ``close()`` waits for calls in flight before it closes the storage.
         job_lease_seconds: how long a background job stays with the worker that claimed it without news from it
             (the worker renews the lease while it runs); after that another server may take it over.
+        vector_memory_limit: at most this many memories (all stores together) are held in memory as embedding
+            matrices, so that vector candidates are exact at any scope size (about 1.9 KB per memory of 384
+            dimensions: 184 MB per 100,000); a store beyond it uses the vector index. ``0`` holds none.
     """
 
     exact_scan_limit: int = 4000
     close_wait_seconds: float = 30.0
     job_lease_seconds: float = 60.0
+    vector_memory_limit: int = 200_000
 
     def __post_init__(self) -> None:
         if isinstance(self.exact_scan_limit, bool) or not isinstance(self.exact_scan_limit, int):
             raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
         if self.exact_scan_limit < 0:
             raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
+        if isinstance(self.vector_memory_limit, bool) or not isinstance(self.vector_memory_limit, int):
+            raise InvalidArgumentError("vector_memory_limit", "must be an integer >= 0")
+        if self.vector_memory_limit < 0:
+            raise InvalidArgumentError("vector_memory_limit", "must be an integer >= 0")
         if not isinstance(self.close_wait_seconds, (int, float)) or self.close_wait_seconds < 0:
             raise InvalidArgumentError("close_wait_seconds", "must be a number of seconds >= 0")
         if not isinstance(self.job_lease_seconds, (int, float)) or not self.job_lease_seconds > 0:

@@ -269,6 +269,25 @@ def check_cursor(cursor: object) -> int | None:
     raise InvalidArgumentError("cursor", "must be the next_cursor of a previous page, or None")
 
 
+def encode_text_cursor(value: str) -> str:
+    """A cursor standing for a position that is an id (a page of ids in order)."""
+    return base64.urlsafe_b64encode(f"t1:{value}".encode()).decode().rstrip("=")
+
+
+def check_text_cursor(cursor: object) -> str | None:
+    """Decode a cursor of :func:`encode_text_cursor`; ``None`` means the first page."""
+    if cursor is None:
+        return None
+    if isinstance(cursor, str) and 0 < len(cursor) <= 256:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raw = ""
+        if raw.startswith("t1:") and len(raw) > 3:
+            return raw[3:]
+    raise InvalidArgumentError("cursor", "must be the next_cursor of a previous page, or None")
+
+
 def check_idempotency_key(key: object) -> str | None:
     """An optional idempotency key: 1-128 characters, no control characters (like an id)."""
     if key is None:

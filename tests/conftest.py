@@ -59,8 +59,10 @@ def scope() -> Scope:
     return SCOPE
 
 
-# The vector path a search takes: "exact" scans the record, "index" always asks the vector index.
-INDEX_PATH = Settings(exact_scan_limit=0)
+# The vector paths a search can take: by default exact from the in-memory matrix; SCAN_PATH scans the record (no
+# matrix, scopes up to 4,000 memories); INDEX_PATH always asks the vector index (no matrix, no scan).
+SCAN_PATH = Settings(vector_memory_limit=0)
+INDEX_PATH = Settings(exact_scan_limit=0, vector_memory_limit=0)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from .base import (
     raw_json,
     require_one_tenant,
 )
+from .insights import ActivityStats, ListScopes, StoreStats
 from .memories import (
     Add,
     DeleteAll,
@@ -63,12 +64,18 @@ STORE_OPERATIONS: tuple[type[StoreOperation[Any]], ...] = (
     ListExtractionJobs,
     RetryExtraction,
     PruneStore,
+    ListScopes,
+    StoreStats,
+    ActivityStats,
 )
 BY_ROUTE: dict[str, type[Operation[Any]]] = {op.ROUTE: op for op in (*STORE_LIFECYCLE, *STORE_OPERATIONS)}
 
 
 __all__ = [
+    "ActivityStats",
     "BY_ROUTE",
+    "ListScopes",
+    "StoreStats",
     "OPERATION_NAMES",
     "STORE_LIFECYCLE",
     "STORE_OPERATIONS",

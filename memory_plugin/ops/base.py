@@ -48,6 +48,9 @@ OPERATION_NAMES = (
     "ExtractMemories",
     "ListExtractionJobs",
     "RetryExtraction",
+    "ListScopes",
+    "StoreStats",
+    "ActivityStats",
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import models
 from ..errors import InvalidArgumentError
-from ..scope import Scope
+from ..scope import Scope, check_id
 from ..validation import (
     MessageInput,
     check_bool,
@@ -74,6 +74,7 @@ class Search(ReadOperation[models.SearchResults], route="search", audit="SearchM
     query: str = ""
     top_k: int = 10
     rerank: bool = True
+    explain: bool = False
 
     @classmethod
     def parse(cls, **raw: Any) -> Search:
@@ -85,6 +86,7 @@ class Search(ReadOperation[models.SearchResults], route="search", audit="SearchM
             query=check_query(raw["query"]),
             top_k=check_top_k(raw.get("top_k", 10)),
             rerank=check_bool("rerank", raw.get("rerank", True)),
+            explain=check_bool("explain", raw.get("explain", False)),
         )
 
 
@@ -178,15 +180,26 @@ class ListRequests(StoreOperation[models.Page[models.RequestRecord]], route="req
     operation: str | None = None
     limit: int = 50
     cursor: int | None = None
+    outcome: str | None = None  # "ok", "error" (any failure) or an error's class name
+    key_id: str | None = None  # the access key that made the calls (memory server)
 
     @classmethod
     def parse(cls, **raw: Any) -> ListRequests:
-        operation = raw.get("operation")
+        operation, outcome, key_id = raw.get("operation"), raw.get("outcome"), raw.get("key_id")
         if operation is not None and operation not in OPERATION_NAMES:
             raise InvalidArgumentError(
                 "operation", f"must be one of {list(OPERATION_NAMES)} or None, got {operation!r:.60}"
             )
-        return cls(store=store_field(raw), scope=scope_field(raw), operation=operation, **page_fields(cls, raw))
+        if outcome is not None and (not isinstance(outcome, str) or not outcome.isidentifier()):
+            raise InvalidArgumentError("outcome", "must be 'ok', 'error' or an error class name, or None")
+        return cls(
+            store=store_field(raw),
+            scope=scope_field(raw),
+            operation=operation,
+            outcome=outcome,
+            key_id=None if key_id is None else check_id("key_id", key_id),
+            **page_fields(cls, raw),
+        )
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from ..retrieval import embedding_text
 from ..settings import Settings
 from ..storage.base import JobQueue, MemoryRow, NewJob, RecordReader, RecordStore, Retention, VectorIndex
 from ..validation import encode_cursor
+from . import insights
 from .audit import AuditRecord
 from .catalog import StoreCatalog
 from .idempotency import fingerprint, remember, replayed
@@ -85,6 +86,9 @@ class StoreOperations:
             ops.ListExtractionJobs: self.extraction_status,
             ops.RetryExtraction: self.retry_failed,
             ops.PruneStore: self.prune,
+            ops.ListScopes: lambda store, op, audit: insights.scopes(self.record, store, op, audit),
+            ops.StoreStats: lambda store, op, audit: insights.stats(self.record, store, op, audit),
+            ops.ActivityStats: lambda store, op, audit: insights.activity(self.record, store, op, audit),
         }
 
     # ---- writes ------------------------------------------------------------------------------------------------
@@ -190,10 +194,13 @@ class StoreOperations:
         periods = named_periods(op.query, clock.to_datetime(clock.now()))
         read = _read_filter(store, op)
         outcome = hybrid_search(
-            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods
+            self.record, self.index, read, op.query, vector, op.top_k, op.rerank, self.settings, periods, op.explain
         )
         audit.counts.update(hits=len(outcome.hits), candidates=outcome.candidates)
-        hits = [models.SearchHit(memory=m, score=s) for m, s in outcome.hits]
+        hits = [
+            models.SearchHit(memory=memory, score=score, signals=outcome.signals[i] if outcome.signals else None)
+            for i, (memory, score) in enumerate(outcome.hits)
+        ]
         usage = models.Usage(query_tokens=store.embedder.count_tokens(op.query), candidates=outcome.candidates)
         return models.SearchResults(hits, audit.request_id, usage)
 
@@ -228,7 +235,9 @@ class StoreOperations:
     ) -> models.Page[models.RequestRecord]:
         """Audit records, newest first."""
         with self.record.read() as reader:
-            found = reader.requests(store.id, op.scope, op.operation, op.cursor, op.limit + 1)
+            found = reader.requests(
+                store.id, op.scope, op.operation, op.cursor, op.limit + 1, outcome=op.outcome, key_id=op.key_id
+            )
         audit.counts["items"] = min(len(found), op.limit)
         return _page(found, op.limit)
 

@@ -23,6 +23,7 @@ from ..filters import ReadFilter
 from ..models import Memory
 from ..query_time import Period, proximity, reach
 from ..retrieval import Candidate, names_speaker, query_terms, rank, terms
+from ..retrieval import explain as explain_signals
 from ..settings import Settings
 from ..storage.base import RecordReader, RecordStore, Vector, VectorIndex
 
@@ -37,6 +38,7 @@ MAX_QUERY_TERMS = 64
 class SearchOutcome:
     hits: list[tuple[Memory, float]]
     candidates: int
+    signals: list[dict[str, float]] | None = None  # per hit, when asked to explain
 
 
 def search_terms(query: str) -> list[str]:
@@ -58,7 +60,7 @@ def _around_periods(
             end_time=_earlier(read.end_time, end),
         )
         if 0 < reader.count(near, limit + 1) <= limit:
-            best.update(reader.nearest(near, vector, pool))
+            best.update(reader.nearest(near, vector, pool) or {})
     return best
 
 
@@ -89,25 +91,24 @@ def _index_positions(
 
 def hybrid_search(
     record: RecordStore, index: VectorIndex, read: ReadFilter, query: str, vector: Vector, top_k: int, rerank: bool,
-    settings: Settings, periods: Sequence[Period] = (),
+    settings: Settings, periods: Sequence[Period] = (), explain: bool = False,
 ) -> SearchOutcome:  # fmt: skip
     """The ``top_k`` best memories allowed by ``read`` for ``query`` (which names ``periods``), with scores per the
     score contract."""
     # Keyword search gets a deeper pool: on LoCoMo it finds more of the evidence than the embedding does.
     pool, lexical_pool = max(top_k * 4, 40), max(top_k * 6, 60)
     limit = settings.exact_scan_limit
-    with record.read() as reader:
-        matching = reader.count(read, limit + 1)
-        if matching == 0:
-            return SearchOutcome([], 0)
-        cosines = reader.nearest(read, vector, pool) if matching <= limit else None
-    if cosines is None:
+    with record.read() as reader:  # exact: from memory at any size, or a scan of a few thousand from the record
+        cosines = reader.nearest(read, vector, pool, scan_limit=limit)
+    if cosines is None:  # too many to scan and not held in memory: the vector index answers
         positions = _index_positions(record, index, read, vector, pool)
         if positions is None:  # the index is being rebuilt: the record answers exactly, only slower
             with record.read() as reader:
-                cosines = reader.nearest(read, vector, pool)
+                cosines = reader.nearest(read, vector, pool) or {}
         else:
             cosines = dict.fromkeys(positions, float("nan"))
+    elif not cosines:
+        return SearchOutcome([], 0)
     with record.read() as reader:
         if periods:
             cosines.update(_around_periods(reader, read, periods, vector, pool, max(limit, 1)))
@@ -128,5 +129,11 @@ def hybrid_search(
                 proximity(row.memory.event_time.timestamp(), periods),
             )
         )
-    ranked = rank(candidates, {p: r.memory.text for p, r in rows.items()}, query, top_k, rerank)
-    return SearchOutcome([(rows[p].memory, score) for p, score in ranked], len(candidates))
+    texts = {p: r.memory.text for p, r in rows.items()}
+    ranked = rank(candidates, texts, query, top_k, rerank)
+    hits = [(rows[p].memory, score) for p, score in ranked]
+    if not explain:
+        return SearchOutcome(hits, len(candidates))
+    by_position = {c.position: c for c in candidates}
+    signals = [{**explain_signals(by_position[p], texts[p], query, rerank), "score": s} for p, s in ranked]
+    return SearchOutcome(hits, len(candidates), signals)

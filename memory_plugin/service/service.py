@@ -78,7 +78,8 @@ class MemoryService:
             StoreLockedError: another process (or client) holds the folder.
             StorageError: the folder cannot be created or read.
         """
-        return cls(DataFolder(path), settings or Settings(), embedder, extractor, setup)
+        settings = settings or Settings()
+        return cls(DataFolder(path, settings.vector_memory_limit), settings, embedder, extractor, setup)
 
     @classmethod
     def scaled_out(

@@ -103,6 +103,7 @@ class ExtractionWorker:
         """Run one due job, else bring the index up to date and prune. True when there may be more jobs at once."""
         if self._run_next_job():
             return True
+        self._record.catch_up()
         if not shutting_down() and self._index.pending:
             self._index.catch_up()
         self._prune_when_due()

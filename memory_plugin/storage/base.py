@@ -22,7 +22,17 @@ import numpy as np
 import numpy.typing as npt
 
 from ..filters import ReadFilter
-from ..models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ..models import (
+    ExtractionJob,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    RequestRecord,
+    ScopeSummary,
+    StoreStats,
+)
 from ..scope import Scope
 
 Vector = npt.NDArray[np.float32]
@@ -171,8 +181,11 @@ class RecordReader(Protocol):
 
     def count_by_store(self) -> dict[int, int]: ...
 
-    def nearest(self, read: ReadFilter, vector: Vector, k: int) -> dict[int, float]:
-        """Exact scan: the cosine of the ``k`` memories allowed by ``read`` most similar to ``vector``."""
+    def nearest(
+        self, read: ReadFilter, vector: Vector, k: int, scan_limit: int | None = None
+    ) -> dict[int, float] | None:
+        """Exact: the cosine of the ``k`` memories allowed by ``read`` most similar to ``vector``; ``None`` when
+        answering would scan more than ``scan_limit`` memories from storage (an answer from memory has no limit)."""
         ...
 
     def keyword(self, read: ReadFilter, terms: Sequence[str], k: int) -> dict[int, float]:
@@ -193,9 +206,27 @@ class RecordReader(Protocol):
     def messages_by_id(self, message_ids: Sequence[str]) -> list[tuple[int, Message]]: ...
     def history(self, store_id: int, scope: Scope, memory_id: str) -> list[HistoryEvent]: ...
     def requests(
-        self, store_id: int, scope: Scope, operation: str | None, before: int | None, limit: int
+        self,
+        store_id: int,
+        scope: Scope,
+        operation: str | None,
+        before: int | None,
+        limit: int,
+        outcome: str | None = None,
+        key_id: str | None = None,
     ) -> list[tuple[int, RequestRecord]]:
-        """Audit records newest first: those of ``scope`` and the store-level ones (no scope)."""
+        """Audit records newest first: those of ``scope`` and the store-level ones (no scope); ``outcome`` is
+        ``ok``, ``error`` (any failure) or an error class name."""
+        ...
+
+    def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
+        """The distinct values of the ``level`` segment inside ``scope``, after ``after`` in id order, with the
+        memories and messages each holds."""
+        ...
+
+    def stats(self, store_id: int, scope: Scope) -> StoreStats: ...
+    def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
+        """(time, operation, outcome, latency ms) of the audited calls of ``scope`` since ``since``."""
         ...
 
     # background work
@@ -263,6 +294,10 @@ class RecordStore(Protocol):
     def write(self) -> AbstractContextManager[RecordWriter]: ...
     def get_meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
+    def catch_up(self) -> None:
+        """Idle-time upkeep: bring what the record keeps in memory up to date with committed changes."""
+        ...
+
     def checkpoint(self) -> None:
         """Housekeeping after erasures (e.g. fold a write-ahead log into the database file); best effort."""
         ...

@@ -430,6 +430,7 @@ class ChromaIndex:
                 (_DROPPED, json.dumps(dropped)),
             ):
                 writer.set_meta(key, value)
+            writer.trim_index_changes(snapshot)
         self._needs_rebuild = False
         self._verified = True
         self._apply_log()

@@ -9,6 +9,7 @@ from ..errors import StorageError
 from ..lifecycle import keep_forever
 from .chroma import ChromaIndex
 from .lock import FolderLock
+from .matrix_budget import DEFAULT_MAX_MEMORIES
 from .sqlite import SqliteJobQueue, SqliteRecord
 
 
@@ -20,7 +21,7 @@ class DataFolder:
         StorageError: the folder cannot be created or read.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES) -> None:
         self.path = path
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -29,7 +30,7 @@ class DataFolder:
         self._lock = FolderLock(path)
         self._lock.acquire()
         try:
-            self.record = SqliteRecord(path / "memory.db")
+            self.record = SqliteRecord(path / "memory.db", vector_memory_limit)
         except BaseException:
             self._lock.release()
             raise

@@ -18,7 +18,7 @@ from memory_plugin import (
     Settings,
 )
 from memory_plugin.models import every_page
-from tests.conftest import INDEX_PATH, SCOPE, turn
+from tests.conftest import INDEX_PATH, SCAN_PATH, SCOPE, turn
 
 OTHER_TENANT = SCOPE.with_(tenant_id="user-002")
 OTHER_RUN = SCOPE.with_(run_id="session-002")
@@ -26,10 +26,11 @@ OTHER_AGENT = SCOPE.with_(agent_id="planner")
 TENANT_WIDE = SCOPE.with_(agent_id="*", run_id="*")
 
 
-@pytest.fixture(params=["exact-scan", "vector-index"])
+@pytest.fixture(params=["memory", "scan", "vector-index"])
 def settings(request: pytest.FixtureRequest) -> Settings:
-    """Every contract test runs with vector candidates from the exact record scan and from the vector index."""
-    return INDEX_PATH if request.param == "vector-index" else Settings()
+    """Every contract test runs with vector candidates from the in-memory matrix, from a scan of the record and from
+    the vector index."""
+    return {"memory": Settings(), "scan": SCAN_PATH, "vector-index": INDEX_PATH}[str(request.param)]
 
 
 def everything(api: Any, scope: Scope = TENANT_WIDE) -> list[Any]:
@@ -373,3 +374,56 @@ def test_clear_messages_empties_one_run_and_keeps_memories(api: Any) -> None:
     assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
     operations = [r.operation for r in api.requests(SCOPE.with_(run_id="*"), operation="DeleteMessages").items]
     assert operations == ["DeleteMessages", "DeleteMessages"]
+
+
+def test_scopes_stats_and_activity_summarise_a_read_scope(api: Any) -> None:
+    api.add(SCOPE, messages=[turn("user", "tea please"), turn("assistant", "Noted")])
+    api.add(OTHER_RUN, text="a fact of run two")
+    api.add(OTHER_TENANT, text="another user's fact", metadata={"kind": "x"})
+    everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
+    tenants = api.scopes(everyone)
+    assert [(s.id, s.memories, s.messages) for s in tenants.items] == [("user-001", 3, 2), ("user-002", 1, 0)]
+    assert tenants.next_cursor is None and all(s.last_active is not None for s in tenants.items)
+    first = api.scopes(everyone, limit=1)
+    assert [s.id for s in first.items] == ["user-001"]
+    assert [s.id for s in api.scopes(everyone, cursor=first.next_cursor).items] == ["user-002"]
+    runs = api.scopes(TENANT_WIDE, level="run_id")
+    assert [(s.id, s.memories) for s in runs.items] == [("session-001", 2), ("session-002", 1)]
+    stats = api.stats(everyone)
+    assert (stats.memories, stats.messages, stats.tenants) == (4, 2, 2)
+    assert stats.memory_types == {"message": 2, "fact": 2} and stats.failed_jobs == 0
+    assert api.stats(TENANT_WIDE).tenants == 1
+    [minute] = api.activity(everyone, minutes=5)
+    assert minute.requests >= 3 and minute.errors == 0 and minute.operations["AddMemories"] == 3
+    assert 0 <= minute.p50_ms <= minute.p95_ms
+    for bad, field in (({"level": "app_id"}, "level"), ({"cursor": "forged"}, "cursor")):
+        with pytest.raises(InvalidArgumentError) as error:
+            api.scopes(everyone, **bad)
+        assert error.value.field == field
+    with pytest.raises(InvalidArgumentError, match="minutes"):
+        api.activity(everyone, minutes=0)
+
+
+def test_requests_filter_by_outcome(api: Any) -> None:
+    api.add(SCOPE, text="audited")
+    with pytest.raises(MemoryNotFoundError):
+        api.get(SCOPE, "mem_missing")
+    everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
+    assert [r.operation for r in api.requests(everyone, outcome="error").items] == ["GetMemory"]
+    assert [r.outcome for r in api.requests(everyone, outcome="MemoryNotFoundError").items] == ["MemoryNotFoundError"]
+    assert "AddMemories" in [r.operation for r in api.requests(everyone, outcome="ok").items]
+    assert api.requests(everyone, key_id="mpk_nobody").items == []
+    with pytest.raises(InvalidArgumentError, match="outcome"):
+        api.requests(everyone, outcome="no such thing!")
+
+
+def test_explain_gives_the_signals_behind_each_score(api: Any) -> None:
+    api.add(SCOPE, text="The user drinks coffee every morning")
+    api.add(SCOPE, text="The user has a dog")
+    hits = api.search(SCOPE, "coffee in the morning", explain=True)
+    assert hits[0].memory.text == "The user drinks coffee every morning"
+    for hit in hits:
+        assert hit.signals is not None and hit.signals["score"] == pytest.approx(hit.score)
+        assert {"semantic", "lexical"} <= set(hit.signals) and all(isinstance(v, float) for v in hit.signals.values())
+    assert hits[0].signals["lexical"] > 0  # it shares words with the query
+    assert all(hit.signals is None for hit in api.search(SCOPE, "coffee"))

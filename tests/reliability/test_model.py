@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope, Settings
+from memory_plugin import AsyncMemoryClient, MemoryClient, MemoryNotFoundError, Scope
 from memory_plugin.models import every_page
-from tests.conftest import INDEX_PATH, AsyncAsSync, make_fake_embedder
+from tests.conftest import INDEX_PATH, SCAN_PATH, AsyncAsSync, make_fake_embedder
 from tests.internals import use_settings
 
 APPS, TENANTS, AGENTS, RUNS = ["app1", "app2", "app3"], ["t1", "t2", "t3"], ["a1", "a2"], ["r1", "r2"]
@@ -60,7 +60,8 @@ class Model:
 
 
 class Open:
-    """A store on a fresh data folder, through the sync or the async client."""
+    """A store on a fresh data folder, through the sync client (vector candidates from the in-memory matrix) or the
+    async client (without it: from a scan of the record or from the vector index, as each search draws)."""
 
     def __init__(self, mode: str) -> None:
         self._folder = tempfile.TemporaryDirectory()
@@ -72,7 +73,8 @@ class Open:
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
             self._thread.start()
-            self._client = AsyncAsSync(AsyncMemoryClient(path=path, embedder=make_fake_embedder()), self._loop)
+            client = AsyncMemoryClient(path=path, embedder=make_fake_embedder(), settings=SCAN_PATH)
+            self._client = AsyncAsSync(client, self._loop)
         self.store = self._client.create_memory_store("model")
         if self._loop is not None:
             self.store = AsyncAsSync(self.store, self._loop)
@@ -185,7 +187,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(read=read_scopes, words=texts, top_k=st.integers(1, 50), use_index=st.booleans())
     def search(self, read: Scope, words: str, top_k: int, use_index: bool) -> None:
-        use_settings(self.store, INDEX_PATH if use_index else Settings())  # through Chroma, or the exact scan
+        use_settings(self.store, INDEX_PATH if use_index else SCAN_PATH)  # through Chroma, or the exact scan
         hits = self.store.search(read, words, top_k=top_k)
         self._called(read)
         expected = {i for i, (s, _) in self.model.memories.items() if inside(s, read)}

@@ -59,6 +59,9 @@ EXAMPLES: list[tuple[type[ops.Operation[Any]], dict[str, Any]]] = [
     (ops.ListExtractionJobs, {"store": "s"}),
     (ops.RetryExtraction, {"store": "s"}),
     (ops.PruneStore, {"store": "s"}),
+    (ops.ListScopes, {"store": "s", "scope": "app/*/*/*", "level": "tenant_id", "limit": 5}),
+    (ops.StoreStats, {"store": "s", "scope": "app/u1/*/*"}),
+    (ops.ActivityStats, {"store": "s", "scope": "app/*/*/*", "minutes": 30}),
 ]
 
 

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..matrix_budget import DEFAULT_MAX_MEMORIES
 from .connections import Connections
+from .matrix_feed import MatrixFeed
 from .queue import SqliteJobQueue
 from .reader import SqliteReader
 from .writer import SqliteWriter
@@ -19,20 +21,28 @@ __all__ = ["SqliteJobQueue", "SqliteRecord"]
 
 class SqliteRecord:
     """:class:`~memory_plugin.storage.base.RecordStore` over one SQLite file. Thread-safe: writes are serialised on
-    one connection; each thread reads on a connection of its own, beside the writer (see :class:`Connections`)."""
+    one connection; each thread reads on a connection of its own, beside the writer (see :class:`Connections`).
 
-    def __init__(self, path: Path) -> None:
+    Exact vector scans of stores that fit in ``vector_memory_limit`` memories (all stores together) are answered from
+    an in-memory matrix kept in step with the record (:class:`MatrixFeed`); ``0`` keeps none in memory."""
+
+    def __init__(self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES) -> None:
         self.connections = Connections(path)
+        self.feed = MatrixFeed(self.connections, vector_memory_limit) if vector_memory_limit else None
 
     @contextmanager
     def read(self) -> Iterator[SqliteReader]:
         with self.connections.reading() as conn:
-            yield SqliteReader(conn)
+            yield SqliteReader(conn, self.feed)
 
     @contextmanager
     def write(self) -> Iterator[SqliteWriter]:
         with self.connections.transaction() as conn:
-            yield SqliteWriter(conn)
+            yield SqliteWriter(conn, self.feed)
+
+    def catch_up(self) -> None:
+        if self.feed is not None:
+            self.feed.catch_up()
 
     def get_meta(self, key: str) -> str | None:
         with self.read() as reader:

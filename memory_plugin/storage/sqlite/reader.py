@@ -8,11 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from ...clock import to_datetime
 from ...filters import ReadFilter
-from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord
+from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...retrieval import match_expression
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
+from .matrix_feed import MatrixFeed
 from .rows import (
     embedding_matrix,
     row_history,
@@ -51,8 +53,9 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 class SqliteReader:
     """The queries the service needs, over one connection inside a transaction."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, feed: MatrixFeed | None = None) -> None:
         self._conn = conn
+        self._feed = feed
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Raw SQL in this transaction, for the other parts of the SQLite backend (the job queue)."""
@@ -124,8 +127,16 @@ class SqliteReader:
             )
         }
 
-    def nearest(self, read: ReadFilter, vector: Vector, k: int) -> dict[int, float]:
-        """Cosine of every matching memory, keeping the ``k`` best; memory stays bounded by batching."""
+    def nearest(
+        self, read: ReadFilter, vector: Vector, k: int, scan_limit: int | None = None
+    ) -> dict[int, float] | None:
+        """The ``k`` best cosines among the matching memories: from the in-memory matrix when it holds the store,
+        else by scanning the record (in batches, so memory stays bounded), or ``None`` when that would read more
+        than ``scan_limit`` memories."""
+        if self._feed is not None and (found := self._feed.nearest(read, vector, k)) is not None:
+            return found
+        if scan_limit is not None and self.count(read, scan_limit + 1) > scan_limit:
+            return None
         where, params = memory_sql(read)
         best: dict[int, float] = {}
         cursor = self._conn.execute(f"SELECT m.seq, m.embedding FROM memories m WHERE {where}", params)
@@ -220,7 +231,14 @@ class SqliteReader:
         return [row_history(r) for r in rows]
 
     def requests(
-        self, store_id: int, scope: Scope, operation: str | None, before: int | None, limit: int
+        self,
+        store_id: int,
+        scope: Scope,
+        operation: str | None,
+        before: int | None,
+        limit: int,
+        outcome: str | None = None,
+        key_id: str | None = None,
     ) -> list[tuple[int, RequestRecord]]:
         scope_clauses, params = scope_sql(scope, "r")
         # Store-level calls (flush, extraction status and retry, prune) have no scope: every listing shows them.
@@ -232,10 +250,75 @@ class SqliteReader:
         if before is not None:
             clauses.append("r.seq < ?")
             params.append(before)
+        if outcome is not None:
+            clauses.append("r.outcome != 'ok'" if outcome == "error" else "r.outcome = ?")
+            params += [] if outcome == "error" else [outcome]
+        if key_id is not None:
+            clauses.append("r.key_id = ?")
+            params.append(key_id)
         rows = self._conn.execute(
             f"SELECT * FROM requests r WHERE {' AND '.join(clauses)} ORDER BY r.seq DESC LIMIT ?", [*params, limit]
         ).fetchall()
         return [(int(r["seq"]), row_request(r)) for r in rows]
+
+    def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
+        if level not in ("tenant_id", "agent_id", "run_id"):
+            raise ValueError(f"not a scope level: {level}")
+        found: dict[str, dict[str, Any]] = {}
+        for table, kind, moment in (("memories", "memories", "updated_at"), ("messages", "messages", "timestamp")):
+            clauses, params = scope_sql(scope, "t")
+            where = " AND ".join(["t.store_id = ?", *clauses, *(["t." + level + " > ?"] if after else [])])
+            rows = self._conn.execute(
+                f"SELECT t.{level}, count(*), max(t.{moment}) FROM {table} t WHERE {where} GROUP BY t.{level}"
+                f" ORDER BY t.{level} LIMIT ?",
+                [store_id, *params, *([after] if after else []), limit],
+            ).fetchall()
+            for value, count, last in rows:
+                entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
+                entry[kind] = int(count)
+                if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
+                    entry["last_active"] = last
+        chosen = [found[value] for value in sorted(found)[:limit]]
+        for entry in chosen:
+            entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
+        return [ScopeSummary(**entry) for entry in chosen]
+
+    def stats(self, store_id: int, scope: Scope) -> StoreStats:
+        clauses, scope_params = scope_sql(scope, "t")
+        where = " AND ".join(["t.store_id = ?", *clauses])
+        params = [store_id, *scope_params]
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(key): int(count) for key, count in self._conn.execute(sql, params)}
+
+        def counted(sql: str, values: list[Any]) -> int:
+            return int(self._conn.execute(sql, values).fetchone()[0])
+
+        types = grouped(f"SELECT t.memory_type, count(*) FROM memories t WHERE {where} GROUP BY t.memory_type")
+        jobs = grouped(f"SELECT t.state, count(*) FROM jobs t WHERE {where} GROUP BY t.state")
+        tenants = counted(
+            f"SELECT count(*) FROM (SELECT t.tenant_id FROM memories t WHERE {where} UNION"
+            f" SELECT t.tenant_id FROM messages t WHERE {where})",
+            params * 2,
+        )
+        return StoreStats(
+            memories=sum(types.values()),
+            messages=counted(f"SELECT count(*) FROM messages t WHERE {where}", params),
+            tenants=tenants,
+            memory_types=types,
+            pending_jobs=jobs.get("pending", 0),
+            running_jobs=jobs.get("running", 0),
+            failed_jobs=jobs.get("failed", 0),
+        )
+
+    def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
+        clauses, params = scope_sql(scope, "r")
+        rows = self._conn.execute(
+            f"SELECT r.time, r.operation, r.outcome, r.latency_ms FROM requests r WHERE r.store_id = ? AND r.time >= ?"
+            f" AND {' AND '.join(clauses)} ORDER BY r.time",
+            [store_id, since, *params],
+        ).fetchall()
+        return [(float(t), str(op), str(outcome), float(ms)) for t, op, outcome, ms in rows]
 
     # ---- background work, keys, bookkeeping --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from ...models import Memory, Message, Metadata
 from ...retrieval import index_text
 from ...scope import Scope
 from ..base import AuditEntry, ForgetCounts, MemoryRow, NewMemoryRecord, PruneCounts, Retention, StoreRow, Vector
+from .matrix_feed import TRIMMED
 from .reader import SqliteReader
 from .rows import dumps, embedding_blob, row_memory_row, segment_text
 from .sql import scope_sql, scope_tokens
@@ -58,6 +59,8 @@ class SqliteWriter(SqliteReader):
         for table in _STORE_TABLES:
             self._conn.execute(f"DELETE FROM {table} WHERE store_id = ?", (store_id,))
         self._conn.execute("DELETE FROM stores WHERE id = ?", (store_id,))
+        if self._feed is not None:  # not transactional: a rollback only costs loading the store again
+            self._feed.drop_store(store_id)
 
     # ---- messages ----------------------------------------------------------------------------------------------
 
@@ -228,4 +231,9 @@ class SqliteWriter(SqliteReader):
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def trim_index_changes(self, upto: int) -> None:
+        """Delete the log up to ``upto``, but not what the in-memory matrix has yet to apply."""
+        needed = None if self._feed is None else self._feed.log_needed_after
+        upto = upto if needed is None else min(upto, needed)
         self._conn.execute("DELETE FROM index_log WHERE seq <= ?", (upto,))
+        if upto > int(self.get_meta(TRIMMED) or 0):
+            self.set_meta(TRIMMED, str(upto))
