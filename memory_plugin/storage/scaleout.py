@@ -3,8 +3,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import MemoryPluginError
 from ..lifecycle import keep_forever
+
+if TYPE_CHECKING:
+    from .chroma_server import ChromaServerIndex
+    from .postgres import PostgresJobQueue, PostgresRecord
 
 
 def _postgres() -> None:
@@ -29,13 +35,13 @@ class SharedDeployment:
         from .postgres import PostgresJobQueue, PostgresRecord
 
         chroma_address(index)  # a bad URL is refused before anything is opened
-        self.record = PostgresRecord(database)
+        self.record: PostgresRecord = PostgresRecord(database)
         try:
-            self.index = ChromaServerIndex(index, self.record)
+            self.index: ChromaServerIndex = ChromaServerIndex(index, self.record)
         except MemoryPluginError:
             self.record.close()
             raise
-        self.queue = PostgresJobQueue(self.record)
+        self.queue: PostgresJobQueue = PostgresJobQueue(self.record)
         self.unclean_start = False  # nobody owns the database: there is no owner to have died
 
     @property
@@ -48,3 +54,4 @@ class SharedDeployment:
 
     def abandon_after_fork(self) -> None:
         keep_forever(*self.record.abandon_after_fork(), *self.index.abandon_after_fork())
+

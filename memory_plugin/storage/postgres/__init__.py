@@ -74,6 +74,9 @@ class PostgresRecord:
         with self.write() as writer:
             writer.set_meta(key, value)
 
+    def catch_up(self) -> None:
+        """Nothing held in memory to bring up to date: every read asks the database."""
+
     def checkpoint(self) -> None:
         """Nothing to fold: PostgreSQL's own checkpoints and vacuum reclaim deleted rows."""
 

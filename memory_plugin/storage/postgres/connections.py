@@ -91,7 +91,7 @@ class Database:
             raise StorageError(f"cannot connect to the database {self.where} within {timeout:g} s") from e
         try:
             with self._pool.connection(timeout=timeout) as conn:
-                prepare_schema(conn, self.where)  # type: ignore[arg-type]
+                prepare_schema(conn, self.where)
         except psycopg.Error as e:
             self._pool.close(timeout=0)
             raise StorageError(f"cannot prepare the database {self.where}: {reason(e)}") from e
@@ -135,7 +135,7 @@ class Database:
         last: psycopg.Error | None = None
         for _ in range(self._max + 1):
             try:
-                conn: Connection = self._pool.getconn(timeout=self._timeout)  # type: ignore[assignment]
+                conn: Connection = self._pool.getconn(timeout=self._timeout)
             except PoolTimeout as e:
                 raise StorageError(f"{failure}: the database {self.where} is unreachable") from e
             try:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from ...clock import to_datetime
 from ...filters import ReadFilter
-from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord
+from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
 from ..sqlite.rows import embedding_matrix, row_history, row_job, row_memory_row, row_message, row_request, row_store
@@ -40,10 +41,10 @@ class PostgresReader:
         self.conn = conn
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+        return self.conn.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
-        return self.conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        return self.conn.execute(sql, params).fetchone()
 
     def _memory_rows(self, sql: str, params: Sequence[Any]) -> list[MemoryRow]:
         return [row_memory_row(r) for r in self._all(f"SELECT {MEMORY_COLUMNS} FROM memories m WHERE {sql}", params)]
@@ -59,7 +60,7 @@ class PostgresReader:
         return None if row is None else row_store(row)
 
     def stores(self) -> list[StoreRow]:
-        return [row_store(r) for r in self._all("SELECT * FROM stores ORDER BY name")]
+        return [row_store(r) for r in self._all("SELECT * FROM stores ORDER BY name COLLATE \"C\"")]
 
     # ---- memories ----------------------------------------------------------------------------------------------
 
@@ -102,9 +103,14 @@ class PostgresReader:
         )
         return {int(r["id"]): int(r["n"]) for r in rows}
 
-    def nearest(self, read: ReadFilter, vector: Vector, k: int) -> dict[int, float]:
+    def nearest(
+        self, read: ReadFilter, vector: Vector, k: int, scan_limit: int | None = None
+    ) -> dict[int, float] | None:
         """Cosine of every matching memory, keeping the ``k`` best; read in batches through a server-side cursor
-        so memory stays bounded however many match."""
+        so memory stays bounded however many match. ``None`` when more than ``scan_limit`` match (the vector index
+        answers instead)."""
+        if scan_limit is not None and self.count(read, scan_limit + 1) > scan_limit:
+            return None
         where, params = memory_sql(read)
         best: dict[int, float] = {}
         with self.conn.cursor(name="nearest") as cursor:
@@ -201,7 +207,14 @@ class PostgresReader:
         return [row_history(r) for r in rows]
 
     def requests(
-        self, store_id: int, scope: Scope, operation: str | None, before: int | None, limit: int
+        self,
+        store_id: int,
+        scope: Scope,
+        operation: str | None,
+        before: int | None,
+        limit: int,
+        outcome: str | None = None,
+        key_id: str | None = None,
     ) -> list[tuple[int, RequestRecord]]:
         params: list[Any] = [store_id]
         scope_clauses = scope_sql(scope, "r", params)
@@ -213,10 +226,80 @@ class PostgresReader:
         if before is not None:
             clauses.append("r.seq < %s")
             params.append(before)
+        if outcome is not None:
+            clauses.append("r.outcome != 'ok'" if outcome == "error" else "r.outcome = %s")
+            params += [] if outcome == "error" else [outcome]
+        if key_id is not None:
+            clauses.append("r.key_id = %s")
+            params.append(key_id)
         rows = self._all(
             f"SELECT * FROM requests r WHERE {' AND '.join(clauses)} ORDER BY r.seq DESC LIMIT %s", [*params, limit]
         )
         return [(int(r["seq"]), row_request(r)) for r in rows]
+
+    def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
+        if level not in ("tenant_id", "agent_id", "run_id"):
+            raise ValueError(f"not a scope level: {level}")
+        found: dict[str, dict[str, Any]] = {}
+        for table, kind, moment in (("memories", "memories", "updated_at"), ("messages", "messages", "timestamp")):
+            params: list[Any] = [store_id]
+            clauses = ["t.store_id = %s", *scope_sql(scope, "t", params)]
+            if after:
+                clauses.append(f"t.{level} > %s")
+                params.append(after)
+            rows = self._all(
+                f"SELECT t.{level} AS value, count(*) AS n, max(t.{moment}) AS last FROM {table} t"
+                f" WHERE {' AND '.join(clauses)} GROUP BY t.{level} ORDER BY t.{level} COLLATE \"C\" LIMIT %s",
+                [*params, limit],
+            )
+            for row in rows:
+                value, last = str(row["value"]), row["last"]
+                entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
+                entry[kind] = int(row["n"])
+                if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
+                    entry["last_active"] = last
+        chosen = [found[value] for value in sorted(found)[:limit]]
+        for entry in chosen:
+            entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
+        return [ScopeSummary(**entry) for entry in chosen]
+
+    def stats(self, store_id: int, scope: Scope) -> StoreStats:
+        params: list[Any] = [store_id]
+        where = " AND ".join(["t.store_id = %s", *scope_sql(scope, "t", params)])
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(r["key"]): int(r["n"]) for r in self._all(sql, params)}
+
+        def counted(sql: str, values: list[Any]) -> int:
+            row = self._one(sql, values)
+            return int(row["n"]) if row else 0
+
+        types = grouped(f"SELECT t.memory_type AS key, count(*) AS n FROM memories t WHERE {where} GROUP BY 1")
+        jobs = grouped(f"SELECT t.state AS key, count(*) AS n FROM jobs t WHERE {where} GROUP BY 1")
+        tenants = counted(
+            f"SELECT count(*) AS n FROM (SELECT t.tenant_id FROM memories t WHERE {where} UNION"
+            f" SELECT t.tenant_id FROM messages t WHERE {where}) AS u",
+            params * 2,
+        )
+        return StoreStats(
+            memories=sum(types.values()),
+            messages=counted(f"SELECT count(*) AS n FROM messages t WHERE {where}", params),
+            tenants=tenants,
+            memory_types=types,
+            pending_jobs=jobs.get("pending", 0),
+            running_jobs=jobs.get("running", 0),
+            failed_jobs=jobs.get("failed", 0),
+        )
+
+    def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
+        params: list[Any] = [store_id, since]
+        clauses = ["r.store_id = %s", "r.time >= %s", *scope_sql(scope, "r", params)]
+        rows = self._all(
+            "SELECT r.time, r.operation, r.outcome, r.latency_ms FROM requests r"
+            f" WHERE {' AND '.join(clauses)} ORDER BY r.time",
+            params,
+        )
+        return [(float(r["time"]), str(r["operation"]), str(r["outcome"]), float(r["latency_ms"])) for r in rows]
 
     # ---- background work, keys, bookkeeping --------------------------------------------------------------------
 

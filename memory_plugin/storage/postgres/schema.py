@@ -12,6 +12,7 @@ bytes of the vector (``bytea``), so the vector index can always be rebuilt from 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -79,22 +80,26 @@ CREATE TABLE access_keys (
 """
 
 # MIGRATIONS[n] takes a database from version n + 1 to version n + 2.
-MIGRATIONS: tuple[Callable[[psycopg.Connection[object]], None], ...] = ()
+MIGRATIONS: tuple[Callable[[psycopg.Connection[dict[str, Any]]], None], ...] = ()
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
-def _version(conn: psycopg.Connection[object]) -> int | None:
-    found = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
-    if not found or not found[0]:
+def _exists(conn: psycopg.Connection[dict[str, Any]], table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (table,)).fetchone()
+    return bool(row and row["found"])
+
+
+def _version(conn: psycopg.Connection[dict[str, Any]]) -> int | None:
+    if not _exists(conn, "meta"):
         return None
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     try:
-        return int(row[0])  # type: ignore[index]
-    except (TypeError, ValueError):
+        return int(row["value"]) if row else 0
+    except ValueError:
         return 0
 
 
-def prepare_schema(conn: psycopg.Connection[object], where: str) -> None:
+def prepare_schema(conn: psycopg.Connection[dict[str, Any]], where: str) -> None:
     """Create the schema in a new database, or migrate an older one to :data:`SCHEMA_VERSION` (``conn`` is in
     autocommit mode; each step is one transaction).
 
@@ -105,9 +110,9 @@ def prepare_schema(conn: psycopg.Connection[object], where: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         version = _version(conn)
         if version is None:
-            if conn.execute("SELECT to_regclass('memories') IS NOT NULL").fetchone() == (True,):
+            if _exists(conn, "memories"):
                 raise StorageError(f"the database {where} holds a 'memories' table that is not memory-plugin's")
-            conn.execute(_VERSION_1)  # type: ignore[arg-type]  # a constant: psycopg runs the statements in turn
+            conn.execute(_VERSION_1)  # a constant: without parameters psycopg runs the statements in turn
             conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
             version = 1
         if not 1 <= version <= SCHEMA_VERSION:

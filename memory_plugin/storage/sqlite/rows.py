@@ -4,8 +4,7 @@ same columns and encodings, and maps its rows here too)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -15,8 +14,10 @@ from ...scope import Scope
 from ..base import MemoryRow, StoreRow
 from .schema import LIST_MARK
 
-# A row as both records return it: columns by name (``sqlite3.Row``, or a dict from psycopg).
-Row = Mapping[str, Any]
+class Row(Protocol):
+    """A row as both records return it: columns by name (``sqlite3.Row``, or a dict from psycopg)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def dumps(value: Any) -> str:
