@@ -43,7 +43,8 @@ class ThrowawayPostgres:
         if self._as_root:
             shutil.chown(self.folder, user=UNPRIVILEGED)
         self.data = self.folder / "data"
-        self._options = f"-p {self.port} -h 127.0.0.1 -k ''" + (" -c fsync=off -c synchronous_commit=off" if fast else "")
+        unsafe = " -c fsync=off -c synchronous_commit=off" if fast else ""
+        self._options = f"-p {self.port} -h 127.0.0.1 -k ''{unsafe}"
         self._run(str(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
                   "--encoding=UTF8", "--locale=C", "-N")  # fmt: skip
         self.start()
@@ -104,9 +105,10 @@ class ThrowawayChroma:
             try:
                 with urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=2):
                     return
-            except OSError:
+            except OSError as e:
                 if self._process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"chroma run did not start: {(self.folder / 'log').read_text()[-2000:]}")
+                    log = (self.folder / "log").read_text()[-2000:]
+                    raise RuntimeError(f"chroma run did not start: {log}") from e
                 time.sleep(0.1)
 
     def stop(self) -> None:

@@ -44,8 +44,8 @@ class MemoryService:
     """Executes operations on the stores of one deployment: an embedded data folder, or a PostgreSQL database
     with a Chroma server that several services share.
 
-    Build one with :meth:`embedded` or :meth:`scaled_out`. Thread-safe; ``close()`` refuses new calls, waits for those in flight, stops
-    the worker and closes the storage.
+    Build one with :meth:`embedded` or :meth:`scaled_out`. Thread-safe; ``close()`` refuses new calls, waits for
+    those in flight, stops the worker and closes the storage.
     """
 
     def __init__(

@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from .. import clock
 from ..errors import ClientClosedError, MemoryPluginError, MemoryStoreNotFoundError
 from ..lifecycle import shutting_down
 from ..models import ExtractionJob

@@ -65,7 +65,7 @@ def chroma_address(url: str) -> tuple[str, int, bool]:
     except ValueError:
         parts, port = None, None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidArgumentError("index", f"must be a Chroma server URL such as http://127.0.0.1:8000, got {url!r:.80}")
+        raise InvalidArgumentError("index", f"must be a Chroma server URL like http://127.0.0.1:8000, got {url!r:.80}")
     return parts.hostname, port or (443 if parts.scheme == "https" else 8000), parts.scheme == "https"
 
 

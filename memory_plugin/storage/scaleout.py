@@ -54,4 +54,3 @@ class SharedDeployment:
 
     def abandon_after_fork(self) -> None:
         keep_forever(*self.record.abandon_after_fork(), *self.index.abandon_after_fork())
-

@@ -19,7 +19,7 @@ from ..base import IndexChange, MemoryRow, StoreRow, Vector
 from ..sqlite.rows import embedding_matrix, row_history, row_job, row_memory_row, row_message, row_request, row_store
 from .connections import Connection
 from .sql import memory_sql, scope_sql
-from .terms import B, K1, idf, query_stems
+from .terms import K1, B, idf, query_stems
 
 _SCAN_BATCH = 5000
 # Columns of a memory row (the keyword bookkeeping stays in the record).
@@ -60,7 +60,7 @@ class PostgresReader:
         return None if row is None else row_store(row)
 
     def stores(self) -> list[StoreRow]:
-        return [row_store(r) for r in self._all("SELECT * FROM stores ORDER BY name COLLATE \"C\"")]
+        return [row_store(r) for r in self._all('SELECT * FROM stores ORDER BY name COLLATE "C"')]
 
     # ---- memories ----------------------------------------------------------------------------------------------
 
@@ -98,9 +98,7 @@ class PostgresReader:
         return int(row["n"]) if row else 0
 
     def count_by_store(self) -> dict[int, int]:
-        rows = self._all(
-            "SELECT s.id, (SELECT count(*) FROM memories m WHERE m.store_id = s.id) AS n FROM stores s"
-        )
+        rows = self._all("SELECT s.id, (SELECT count(*) FROM memories m WHERE m.store_id = s.id) AS n FROM stores s")
         return {int(r["id"]): int(r["n"]) for r in rows}
 
     def nearest(
@@ -249,7 +247,7 @@ class PostgresReader:
                 params.append(after)
             rows = self._all(
                 f"SELECT t.{level} AS value, count(*) AS n, max(t.{moment}) AS last FROM {table} t"
-                f" WHERE {' AND '.join(clauses)} GROUP BY t.{level} ORDER BY t.{level} COLLATE \"C\" LIMIT %s",
+                f' WHERE {" AND ".join(clauses)} GROUP BY t.{level} ORDER BY t.{level} COLLATE "C" LIMIT %s',
                 [*params, limit],
             )
             for row in rows:

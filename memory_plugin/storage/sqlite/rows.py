@@ -14,6 +14,7 @@ from ...scope import Scope
 from ..base import MemoryRow, StoreRow
 from .schema import LIST_MARK
 
+
 class Row(Protocol):
     """A row as both records return it: columns by name (``sqlite3.Row``, or a dict from psycopg)."""
 
