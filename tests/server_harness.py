@@ -26,7 +26,7 @@ class RunningServer:
     url: str
     key: KeyRecord
     secret: str
-    keys: SQLiteKeyStore
+    keys: Any  # a KeyStore
     service: MemoryService
 
     def client(self, **options: Any) -> MemoryClient:
@@ -55,8 +55,20 @@ def running_server(
 ) -> Iterator[RunningServer]:  # fmt: skip
     """A server on ``folder`` whose stores use ``embedder``; its first key is an admin key of ``app_id``."""
     keys = SQLiteKeyStore(folder)
+    try:
+        with serving(MemoryService.embedded(folder, settings, embedder), keys, app_id, limits) as server:
+            yield server
+    finally:
+        keys.close()
+
+
+@contextmanager
+def serving(
+    service: MemoryService, keys: Any, app_id: str = "app-001", limits: ServerLimits | None = None
+) -> Iterator[RunningServer]:
+    """A server of ``service`` with the access keys ``keys`` (a new admin key of ``app_id`` first), on a free
+    loopback port; the service is closed when the block ends."""
     record, secret = keys.create(app_id, admin=True)
-    service = MemoryService.embedded(folder, settings, embedder)
     server = uvicorn.Server(
         uvicorn.Config(create_app(service, keys, limits), host="127.0.0.1", port=free_port(), log_level="warning")
     )
@@ -72,4 +84,3 @@ def running_server(
         server.should_exit = True
         thread.join(timeout=60)
         service.close()
-        keys.close()

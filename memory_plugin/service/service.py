@@ -96,7 +96,10 @@ class MemoryService:
         """
         from ..storage.scaleout import SharedDeployment
 
-        return cls(SharedDeployment(database, index), settings or Settings(), embedder, extractor, setup)
+        service = cls(SharedDeployment(database, index), settings or Settings(), embedder, extractor, setup)
+        if setup is not None:  # a memory server runs every store's jobs: those of a server that died too, at once
+            service._worker.ensure_started()
+        return service
 
     # ---- calls -------------------------------------------------------------------------------------------------
 
