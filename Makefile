@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-recall bench-peers clean
+.PHONY: setup demo scaleout-demo test lint bench bench-reliability bench-locomo bench-recall bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/python examples/quickstart.py
+
+# A throwaway PostgreSQL cluster, a Chroma server and two memory servers: write through one, read through the other.
+scaleout-demo: setup
+	$(BIN)/python scripts/scaleout_demo.py
 
 test: setup
 	$(BIN)/python -m pytest -q
