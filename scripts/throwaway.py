@@ -111,6 +111,11 @@ class ThrowawayChroma:
                     raise RuntimeError(f"chroma run did not start: {log}") from e
                 time.sleep(0.1)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is not None:
             self._process.kill()

@@ -13,25 +13,8 @@ from typing import Any
 
 from ...errors import KeyNotFoundError
 from ...keys import Credentials, KeyRecord, Secret, check_key_settings, new_key_id, new_secret
+from ..sqlite.keys import key_record
 from . import PostgresRecord
-
-
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
-
-
-def _record(row: dict[str, Any]) -> KeyRecord:
-    created = _time(row["created_at"])
-    assert created is not None  # NOT NULL column
-    return KeyRecord(
-        key_id=row["key_id"],
-        app_id=row["app_id"],
-        tenant_ids=None if row["tenant_ids"] is None else frozenset(row["tenant_ids"].split("\n")),
-        read_only=bool(row["read_only"]),
-        admin=bool(row["admin"]),
-        created_at=created,
-        revoked_at=_time(row["revoked_at"]),
-    )
 
 
 class PostgresKeyStore:
@@ -71,17 +54,17 @@ class PostgresKeyStore:
 
     def credentials(self, key_id: str) -> Credentials | None:
         row = self._row(key_id)
-        return None if row is None else Credentials(_record(row), Secret(row["secret"]))
+        return None if row is None else Credentials(key_record(row), Secret(row["secret"]))
 
     def get(self, key_id: str) -> KeyRecord:
         row = self._row(key_id)
         if row is None:
             raise KeyNotFoundError(f"no access key {key_id!r:.80}; `memory-plugin keys list` shows them")
-        return _record(row)
+        return key_record(row)
 
     def list(self) -> builtins.list[KeyRecord]:
         with self._record.read() as reader:
-            return [_record(r) for r in reader._all("SELECT * FROM access_keys ORDER BY created_at, key_id")]
+            return [key_record(r) for r in reader._all("SELECT * FROM access_keys ORDER BY created_at, key_id")]
 
     def revoke(self, key_id: str) -> KeyRecord:
         with self._record.write() as tx:

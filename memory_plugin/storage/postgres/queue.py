@@ -18,17 +18,15 @@ the same fact.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from typing import Any
 
 from psycopg import errors
 
-from ...clock import now, to_datetime
+from ...clock import now
 from ...errors import StorageError
-from ...scope import Scope
 from ..base import Job, NewJob, RecordWriter
-from ..sqlite.rows import dumps
+from ..sqlite.rows import dumps, row_claimed_job
 from .writer import PostgresWriter
 
 RAW_OUTPUT_CHARACTERS = 4000
@@ -40,22 +38,6 @@ def _writer(tx: RecordWriter) -> PostgresWriter:
     if not isinstance(tx, PostgresWriter):
         raise TypeError("the PostgreSQL job queue works inside PostgreSQL record transactions only")
     return tx
-
-
-def _job(row: dict[str, Any]) -> Job:
-    payload = json.loads(row["payload"])
-    return Job(
-        position=int(row["seq"]),
-        store_id=int(row["store_id"]),
-        scope=Scope(row["app_id"], row["tenant_id"], row["agent_id"], row["run_id"]),
-        message_ids=list(payload["message_ids"]),
-        text=payload["text"],
-        metadata=payload["metadata"],
-        timestamp=to_datetime(payload["timestamp"]),
-        request_id=row["request_id"],
-        attempts=int(row["attempts"]),
-        lease=int(row["lease"]),
-    )
 
 
 class PostgresJobQueue:
@@ -106,7 +88,7 @@ class PostgresJobQueue:
                 f" lease_until = {_NOW} + %(lease)s FROM candidate WHERE jobs.seq = candidate.seq RETURNING jobs.*",
                 {"stores": list(store_ids or ()), "skip": list(skip), "worker": worker, "lease": lease_seconds},
             ).fetchone()
-        return None if row is None else _job(row)
+        return None if row is None else row_claimed_job(row, int(row["lease"]))
 
     def renew(self, job: Job, lease_seconds: float) -> bool:
         with self._record.write() as tx:

@@ -11,12 +11,20 @@ from typing import Any
 
 import numpy as np
 
-from ...clock import to_datetime
 from ...filters import ReadFilter
 from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
-from ..sqlite.rows import embedding_matrix, row_history, row_job, row_memory_row, row_message, row_request, row_store
+from ..sqlite.rows import (
+    embedding_matrix,
+    row_history,
+    row_job,
+    row_memory_row,
+    row_message,
+    row_request,
+    row_store,
+    scope_summaries,
+)
 from .connections import Connection
 from .sql import memory_sql, scope_sql
 from .terms import K1, B, idf, query_stems
@@ -238,7 +246,7 @@ class PostgresReader:
     def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
         if level not in ("tenant_id", "agent_id", "run_id"):
             raise ValueError(f"not a scope level: {level}")
-        found: dict[str, dict[str, Any]] = {}
+        counted: list[tuple[str, str, int, float | None]] = []
         for table, kind, moment in (("memories", "memories", "updated_at"), ("messages", "messages", "timestamp")):
             params: list[Any] = [store_id]
             clauses = ["t.store_id = %s", *scope_sql(scope, "t", params)]
@@ -250,16 +258,8 @@ class PostgresReader:
                 f' WHERE {" AND ".join(clauses)} GROUP BY t.{level} ORDER BY t.{level} COLLATE "C" LIMIT %s',
                 [*params, limit],
             )
-            for row in rows:
-                value, last = str(row["value"]), row["last"]
-                entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
-                entry[kind] = int(row["n"])
-                if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
-                    entry["last_active"] = last
-        chosen = [found[value] for value in sorted(found)[:limit]]
-        for entry in chosen:
-            entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
-        return [ScopeSummary(**entry) for entry in chosen]
+            counted += [(kind, str(r["value"]), int(r["n"]), r["last"]) for r in rows]
+        return scope_summaries(counted, limit)
 
     def stats(self, store_id: int, scope: Scope) -> StoreStats:
         params: list[Any] = [store_id]

@@ -7,14 +7,12 @@ one process owns the folder, so a lease is trivial (it is never taken over while
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
-from ...clock import now, to_datetime
-from ...scope import Scope
+from ...clock import now
 from ..base import Job, NewJob, RecordWriter
 from .connections import Connections
-from .rows import dumps
+from .rows import dumps, row_claimed_job
 from .writer import SqliteWriter
 
 RAW_OUTPUT_CHARACTERS = 4000
@@ -57,18 +55,7 @@ class SqliteJobQueue:
             if row is None:
                 return None
             conn.execute("UPDATE jobs SET state = 'running' WHERE seq = ?", (row["seq"],))
-        payload = json.loads(row["payload"])
-        return Job(
-            position=int(row["seq"]),
-            store_id=int(row["store_id"]),
-            scope=Scope(row["app_id"], row["tenant_id"], row["agent_id"], row["run_id"]),
-            message_ids=list(payload["message_ids"]),
-            text=payload["text"],
-            metadata=payload["metadata"],
-            timestamp=to_datetime(payload["timestamp"]),
-            request_id=row["request_id"],
-            attempts=int(row["attempts"]),
-        )
+        return row_claimed_job(row)
 
     def renew(self, job: Job, lease_seconds: float) -> bool:
         return True  # one process owns the folder: nobody else can take the job over

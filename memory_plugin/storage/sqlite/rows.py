@@ -4,14 +4,24 @@ same columns and encodings, and maps its rows here too)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
 
 from ...clock import to_datetime
-from ...models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ...models import (
+    ExtractionJob,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    RequestRecord,
+    ScopeSummary,
+)
 from ...scope import Scope
-from ..base import MemoryRow, StoreRow
+from ..base import Job, MemoryRow, StoreRow
 from .schema import LIST_MARK
 
 
@@ -157,3 +167,35 @@ def row_memory_row(row: Row) -> MemoryRow:
         context=row["context"],
         embedding=np.frombuffer(row["embedding"], dtype=np.float32),
     )
+
+
+def row_claimed_job(row: Row, lease: int = 0) -> Job:
+    """A ``jobs`` row as the queue hands the job out, under the claim number ``lease``."""
+    payload = json.loads(row["payload"])
+    return Job(
+        position=int(row["seq"]),
+        store_id=int(row["store_id"]),
+        scope=row_scope(row),
+        message_ids=list(payload["message_ids"]),
+        text=payload["text"],
+        metadata=payload["metadata"],
+        timestamp=to_datetime(payload["timestamp"]),
+        request_id=row["request_id"],
+        attempts=int(row["attempts"]),
+        lease=lease,
+    )
+
+
+def scope_summaries(counted: Iterable[tuple[str, str, int, float | None]], limit: int) -> list[ScopeSummary]:
+    """The first ``limit`` scope summaries in id order, from ``(kind, id, count, last time)`` rows, ``kind``
+    being ``memories`` or ``messages``."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind, value, count, last in counted:
+        entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
+        entry[kind] = count
+        if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
+            entry["last_active"] = last
+    chosen = [found[value] for value in sorted(found)[:limit]]
+    for entry in chosen:
+        entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
+    return [ScopeSummary(**entry) for entry in chosen]
