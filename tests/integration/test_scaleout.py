@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from memory_plugin import (
@@ -28,13 +29,15 @@ from memory_plugin import (
 from memory_plugin.models import every_page
 from memory_plugin.service import MemoryService
 from memory_plugin.storage.base import NewJob
+from memory_plugin.storage.chroma_server import APPLIER_LOCK
 from memory_plugin.storage.postgres import PostgresJobQueue, PostgresRecord
 from memory_plugin.storage.postgres.keys import PostgresKeyStore
 from memory_plugin.storage.postgres.schema import SCHEMA_VERSION
 from scripts.throwaway import ThrowawayChroma, ThrowawayPostgres
 from tests.conftest import INDEX_PATH, SCOPE, turn
+from tests.integration.crash_child import make_position_embedder
 from tests.integration.scaleout_child import LEASE_SECONDS, STORE
-from tests.internals import catch_up_index
+from tests.internals import catch_up_index, index_pending
 from tests.scaleout_harness import servers
 from tests.server_harness import RunningServer, serving
 
@@ -185,6 +188,25 @@ def test_a_wiped_chroma_server_is_rebuilt_from_the_record_and_searches_stay_righ
             assert store.search(TENANT_WIDE, "topic30", top_k=1)[0].memory.text == "note 30 about topic30"
     finally:
         chroma.close()
+
+
+def test_a_write_is_searchable_through_the_index_before_the_index_has_it(database: str, index: str) -> None:
+    """Searches merge the index's hits with exact scores of the changes still in the log: while another server
+    holds the applier's lock (so nothing is applied), an acknowledged write is found, an update's new vector is what
+    ranks, and a deleted memory is gone. The queries share no word with the notes: only vectors find them."""
+    with _client(database, index, make_position_embedder(), settings=INDEX_PATH) as client:
+        store = client.create_memory_store("fresh")
+        old = [store.add(SCOPE, text=f"note {number:04d} about rivers").memories[0] for number in range(10)]
+        catch_up_index(client)
+        with psycopg.connect(database, autocommit=True) as applier:
+            applier.execute("SELECT pg_advisory_lock(%s)", (APPLIER_LOCK,))
+            new = store.add(SCOPE, text="note 0042 about rivers").memories[0]  # 42: "code bq"
+            store.update(SCOPE, old[1].id, text="note 0043 about rivers")  # 43: "code br"
+            store.delete(SCOPE, old[2].id)  # 2: "code c"
+            assert index_pending(client) >= 3  # not applied: the answers below come from the merge
+            assert store.search(TENANT_WIDE, "code bq", top_k=1)[0].memory.id == new.id
+            assert store.search(TENANT_WIDE, "code br", top_k=1)[0].memory.id == old[1].id
+            assert old[2].id not in [h.memory.id for h in store.search(TENANT_WIDE, "code c", top_k=10)]
 
 
 def test_requests_during_a_postgres_restart_fail_cleanly_and_the_server_reconnects(
