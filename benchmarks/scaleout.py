@@ -112,27 +112,33 @@ def stop_servers(servers: list[subprocess.Popen[bytes]]) -> None:
 
 
 def run_phase(
-    clients: list[Any], seconds: float, call: Callable[[Any, random.Random], object]
+    stores: list[Any], seconds: float, call: Callable[[Any, random.Random], object]
 ) -> tuple[float, list[float]]:
     """Every client thread calls ``call`` until ``seconds`` have passed; returns calls/s and each call's seconds."""
-    latencies: list[list[float]] = [[] for _ in clients]
+    latencies: list[list[float]] = [[] for _ in stores]
     stop = time.monotonic() + seconds
+
+    failures: list[BaseException] = []
 
     def loop(number: int) -> None:
         rng = random.Random(number)
-        store = clients[number].get_memory_store(STORE)
-        while time.monotonic() < stop:
-            started = time.perf_counter()
-            call(store, rng)
-            latencies[number].append(time.perf_counter() - started)
+        try:
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                call(stores[number], rng)
+                latencies[number].append(time.perf_counter() - started)
+        except BaseException as e:
+            failures.append(e)
 
-    threads = [threading.Thread(target=loop, args=(n,)) for n in range(len(clients))]
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(len(stores))]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    if failures:
+        raise failures[0]
     every = [s for per_client in latencies for s in per_client]
     return len(every) / elapsed, every
 
@@ -155,9 +161,12 @@ def measure(
 
     result: dict[str, Any] = {"deployment": label}
     try:
+        stores = [client.get_memory_store(STORE) for client in clients]
+        for number, store in enumerate(stores):  # every server loads its model and opens the store before timing
+            search(store, random.Random(-number))
         for phase, call in (("add", add), ("search", search)):
             before, wall = component_cpu(cpu), time.perf_counter()
-            rate, seconds = run_phase(clients, args.seconds, call)
+            rate, seconds = run_phase(stores, args.seconds, call)
             wall = time.perf_counter() - wall
             after = component_cpu(cpu)
             ms = np.asarray(seconds) * 1000
