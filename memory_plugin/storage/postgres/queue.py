@@ -99,7 +99,11 @@ class PostgresJobQueue:
             return bool(cursor.rowcount)
 
     def finish(self, tx: RecordWriter, job: Job) -> bool:
-        cursor = _writer(tx).conn.execute(
+        writer = _writer(tx)
+        # The store's content lock before the job's row: the order of every writer (see .writer); a delete_all
+        # holding the lock and waiting for this row would otherwise deadlock with this transaction.
+        writer.lock_content(job.store_id)
+        cursor = writer.conn.execute(
             "DELETE FROM jobs WHERE seq = %s AND lease = %s AND state = 'running'", (job.position, job.lease)
         )
         return bool(cursor.rowcount)
