@@ -17,10 +17,13 @@ servers on PostgreSQL + Chroma. **Where the time goes**: the CPU seconds each co
 (memory servers, PostgreSQL backends, the Chroma server, this process's clients), read from ``/proc``; on a
 machine with few cores, their sum over the phase's wall time says how close it ran to saturation.
 
+Several servers on one machine oversubscribe its cores with the embedding model's threads; run this with
+``OMP_NUM_THREADS=1`` (inherited by the servers) to give each one thread.
+
 Run::
 
     .venv/bin/python benchmarks/scaleout.py                         # 100k memories (fill: tens of minutes)
-    .venv/bin/python benchmarks/scaleout.py --memories 10000 --seconds 15
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/scaleout.py --memories 2000 --seconds 10 --clients 4
 """
 
 from __future__ import annotations
