@@ -5,19 +5,23 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup browser demo test lint bench bench-reliability bench-locomo bench-recall bench-peers bench-server clean
+.PHONY: setup browser demo scaleout-demo test lint bench bench-reliability bench-locomo bench-recall bench-peers bench-server clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch 2.13.0 first: that exact version is the local CPU build; any other request pulls CUDA packages.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[local,dev,server,langchain,langchain-classic,llamaindex]"
+	$(BIN)/pip install --quiet -e ".[local,dev,server,postgres,langchain,langchain-classic,llamaindex]"
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/python examples/quickstart.py
+
+# A throwaway PostgreSQL cluster, a Chroma server and two memory servers: write through one, read through the other.
+scaleout-demo: setup
+	$(BIN)/python scripts/scaleout_demo.py
 
 # The console's browser tests drive Debian's Chromium through its chromium-driver (CI runs as root on Debian);
 # no test tool downloads a browser of its own.

@@ -153,11 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     stores.add_argument("--history-retention-days", type=int)
     stores.add_argument("--delete", metavar="NAME")
 
-    serve = command("serve", "serve the data folder over HTTP (memory server)", None)
+    serve = command("serve", "serve the data folder (or a PostgreSQL database) over HTTP (memory server)", None)
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1; others need access keys)")
     serve.add_argument("--port", type=int, help="port (default 8080)")
     serve.add_argument("--config", type=Path, help="TOML file: stores' embedder and extractor, limits, keys file")
     serve.add_argument("--no-console", action="store_true", help="do not serve the web console at /console")
+    serve.add_argument("--database", help="postgresql://... : serve this database instead of a data folder "
+                       "(several servers may share it; needs --index)")  # fmt: skip
+    serve.add_argument("--index", help="the Chroma server of --database, http://HOST:PORT (`chroma run`)")
 
     from .server.keys_cli import add_keys_commands  # the server's commands; they open keys.db, never the record
 
@@ -365,8 +368,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "serve":
             from .server.serve import load_config, serve
 
-            console = False if args.no_console else None  # None: the file's setting (default on)
-            serve(load_config(resolve_home(args.path), args.config, host=args.host, port=args.port, console=console))
+            options = {"host": args.host, "port": args.port, "database": args.database, "index": args.index}
+            options["console"] = False if args.no_console else None  # None: the file's setting (default on)
+            serve(load_config(resolve_home(args.path), args.config, **options))
             return 0
         else:
             rows, cursor = _run_on_folder(args)

@@ -296,6 +296,9 @@ class MemoryClient:
             app's workers) share one memory.
         access_key_id, access_key_secret: the access key for ``endpoint`` (``memory-plugin keys create``);
             default ``$MEMORY_PLUGIN_ACCESS_KEY_ID`` / ``$MEMORY_PLUGIN_ACCESS_KEY_SECRET``.
+        database, index: a PostgreSQL database (``postgresql://user@host:5432/dbname``) and a Chroma server
+            (``http://host:8000``) instead of a data folder: the scaled-out deployment, in this process, without a
+            memory server (``memory-plugin[postgres]``). Any number of processes may use them at once.
         embedder: default embedder for stores (``None``: local all-MiniLM-L6-v2; or a LangChain ``Embeddings``,
             LlamaIndex ``BaseEmbedding``, Chroma ``EmbeddingFunction``, callable, or :class:`Embedder`). Embedded
             only: a server's stores run with the server's configuration.
@@ -321,6 +324,8 @@ class MemoryClient:
         endpoint: str | None = None,
         access_key_id: str | None = None,
         access_key_secret: str | None = None,
+        database: str | None = None,
+        index: str | None = None,
         embedder: object = None,
         extractor: Extractor | None = None,
         settings: Settings | None = None,
@@ -328,7 +333,8 @@ class MemoryClient:
     ) -> None:
         self._transport: Transport = connect(
             path, endpoint=endpoint, access_key_id=access_key_id, access_key_secret=access_key_secret,
-            embedder=embedder, extractor=extractor, settings=settings, timeout=timeout,
+            database=database, index=index, embedder=embedder, extractor=extractor, settings=settings,
+            timeout=timeout,
         )  # fmt: skip
 
     @property

@@ -16,6 +16,8 @@ class Settings:
             from an exact scan of the record's embeddings (a few milliseconds for 4,000); above it, from the vector
             index. ``0`` always asks the index (useful to test that path on a small store).
         close_wait_seconds: how long ``close()`` waits for calls in flight before it closes the storage.
+        job_lease_seconds: how long a background job stays with the worker that claimed it without news from it
+            (the worker renews the lease while it runs); after that another server may take it over.
         vector_memory_limit: at most this many memories (all stores together) are held in memory as embedding
             matrices, so that vector candidates are exact at any scope size (about 1.9 KB per memory of 384
             dimensions: 184 MB per 100,000); a store beyond it uses the vector index. ``0`` holds none.
@@ -23,6 +25,7 @@ class Settings:
 
     exact_scan_limit: int = 4000
     close_wait_seconds: float = 30.0
+    job_lease_seconds: float = 60.0
     vector_memory_limit: int = 200_000
 
     def __post_init__(self) -> None:
@@ -36,3 +39,5 @@ class Settings:
             raise InvalidArgumentError("vector_memory_limit", "must be an integer >= 0")
         if not isinstance(self.close_wait_seconds, (int, float)) or self.close_wait_seconds < 0:
             raise InvalidArgumentError("close_wait_seconds", "must be a number of seconds >= 0")
+        if not isinstance(self.job_lease_seconds, (int, float)) or not self.job_lease_seconds > 0:
+            raise InvalidArgumentError("job_lease_seconds", "must be a number of seconds > 0")

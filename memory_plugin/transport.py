@@ -66,39 +66,65 @@ class AsyncTransport(Protocol):
 
 def connect(
     path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None, access_key_id: str | None = None,
-    access_key_secret: str | None = None, embedder: object = None, extractor: Extractor | None = None,
-    settings: Settings | None = None, timeout: float = 60.0,
+    access_key_secret: str | None = None, database: str | None = None, index: str | None = None,
+    embedder: object = None, extractor: Extractor | None = None, settings: Settings | None = None,
+    timeout: float = 60.0,
 ) -> Transport:  # fmt: skip
     """The transport a client uses: a memory server when ``endpoint`` (or ``$MEMORY_PLUGIN_ENDPOINT``, when no
-    ``path`` is given) names one, else the data folder ``path`` in this process.
+    ``path`` or ``database`` is given) names one; else a PostgreSQL ``database`` with the Chroma server ``index``,
+    in this process; else the data folder ``path`` in this process.
 
     Raises:
-        InvalidArgumentError: both a path and an endpoint, or what only an embedded client takes (``embedder``,
-            ``extractor``, ``settings``) with an endpoint.
+        InvalidArgumentError: more than one of a path, an endpoint and a database, a database without an index, or
+            what only an in-process client takes (``embedder``, ``extractor``, ``settings``) with an endpoint.
     """
-    endpoint = _remote(path, endpoint, embedder, extractor, settings)
+    endpoint = _remote(path, endpoint, database, index, embedder, extractor, settings)
     if endpoint is not None:
         from .remote import Endpoint, HttpTransport
 
         return HttpTransport(Endpoint.of(endpoint, access_key_id, access_key_secret, timeout))
-    return LocalTransport(MemoryService.embedded(resolve_home(path), settings, embedder, extractor))
+    return LocalTransport(_service(path, database, index, settings, embedder, extractor))
 
 
 def connect_async(
     path: str | os.PathLike[str] | None = None, *, endpoint: str | None = None, access_key_id: str | None = None,
-    access_key_secret: str | None = None, embedder: object = None, extractor: Extractor | None = None,
-    settings: Settings | None = None, timeout: float = 60.0,
+    access_key_secret: str | None = None, database: str | None = None, index: str | None = None,
+    embedder: object = None, extractor: Extractor | None = None, settings: Settings | None = None,
+    timeout: float = 60.0,
 ) -> AsyncTransport:  # fmt: skip
     """:func:`connect` for the async client."""
-    endpoint = _remote(path, endpoint, embedder, extractor, settings)
+    endpoint = _remote(path, endpoint, database, index, embedder, extractor, settings)
     if endpoint is not None:
         from .remote import AsyncHttpTransport, Endpoint
 
         return AsyncHttpTransport(Endpoint.of(endpoint, access_key_id, access_key_secret, timeout))
-    return AsyncLocalTransport(MemoryService.embedded(resolve_home(path), settings, embedder, extractor))
+    return AsyncLocalTransport(_service(path, database, index, settings, embedder, extractor))
 
 
-def _remote(path: object, endpoint: str | None, embedder: object, extractor: object, settings: object) -> str | None:
+def _service(
+    path: str | os.PathLike[str] | None, database: str | None, index: str | None, settings: Settings | None,
+    embedder: object, extractor: Extractor | None,
+) -> MemoryService:  # fmt: skip
+    if database is not None:
+        assert index is not None  # checked by _remote
+        return MemoryService.scaled_out(database, index, settings, embedder, extractor)
+    return MemoryService.embedded(resolve_home(path), settings, embedder, extractor)
+
+
+def _remote(
+    path: object, endpoint: str | None, database: str | None, index: str | None, embedder: object, extractor: object,
+    settings: object,
+) -> str | None:  # fmt: skip
+    if database is not None or index is not None:
+        if database is None or index is None:
+            raise InvalidArgumentError(
+                "database" if database is None else "index",
+                "a PostgreSQL database (database=) goes with a Chroma server (index=): give both",
+            )
+        if path is not None or endpoint is not None:
+            raise InvalidArgumentError("database", "give a data folder (path), a memory server (endpoint) or a "
+                                       "database, only one")  # fmt: skip
+        return None
     if endpoint is None and path is None:
         endpoint = os.environ.get(ENDPOINT_ENV) or None
     if endpoint is None:
@@ -119,7 +145,7 @@ class LocalTransport:
 
     @property
     def location(self) -> str:
-        return str(self.service.folder.path)
+        return self.service.folder.location
 
     def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R:
         return self.service.execute(op, raw)
@@ -145,7 +171,7 @@ class AsyncLocalTransport:
 
     @property
     def location(self) -> str:
-        return str(self.service.folder.path)
+        return self.service.folder.location
 
     async def call(self, op: type[Operation[R]], raw: Mapping[str, Any]) -> R:
         return await asyncio.to_thread(self.service.execute, op, raw)

@@ -71,11 +71,22 @@ def settings() -> Settings:
     return Settings()
 
 
-@pytest.fixture(params=["embedded", "http"])
+@pytest.fixture(params=["embedded", "http", "postgres+chroma"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Where the memory lives: ``embedded`` (a data folder in this process) or ``http`` (a memory server on
-    loopback, reached with the remote client)."""
+    """Where the memory lives: ``embedded`` (a data folder in this process), ``http`` (a memory server on
+    loopback, reached with the remote client) or ``postgres+chroma`` (a new database of a throwaway PostgreSQL
+    cluster with a throwaway Chroma server, in this process)."""
     return str(request.param)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_scaleout_servers() -> Iterator[None]:
+    """The throwaway PostgreSQL cluster and Chroma server are started by the first test that needs them and
+    stopped when the session ends."""
+    yield
+    from tests.scaleout_harness import stop_servers
+
+    stop_servers()
 
 
 @contextmanager
@@ -86,6 +97,13 @@ def opened(
     reached with an admin key of ``app_id`` (a key reaches one app)."""
     if backend == "embedded":
         yield (AsyncMemoryClient if aio else MemoryClient)(path=path, embedder=embedder, settings=settings)
+        return
+    if backend == "postgres+chroma":
+        from tests.scaleout_harness import servers
+
+        postgres, chroma = servers()
+        where = {"database": postgres.new_database(), "index": chroma.url}
+        yield (AsyncMemoryClient if aio else MemoryClient)(**where, embedder=embedder, settings=settings)
         return
     from tests.server_harness import running_server
 
@@ -162,3 +180,21 @@ def memory_value(text: str, **fields: Any) -> Memory:
 
 
 Factory = Callable[..., Any]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Conformance variants that would only repeat another on ``postgres+chroma`` are not run there: the in-memory
+    matrix is the SQLite record's (``memory`` is ``scan`` on PostgreSQL), and bad input is refused before storage
+    is touched (one vector path is enough)."""
+    repeats = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("backend") != "postgres+chroma":
+            continue
+        bad_input = item.name.startswith("test_bad_input_is_a_clear_error")
+        if params.get("settings") == "memory" or (bad_input and params.get("settings") != "scan"):
+            repeats.append(item)
+    if repeats:
+        config.hook.pytest_deselected(items=repeats)
+        dropped = set(repeats)
+        items[:] = [item for item in items if item not in dropped]

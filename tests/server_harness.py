@@ -32,7 +32,7 @@ class RunningServer:
     url: str
     key: KeyRecord
     secret: str
-    keys: SQLiteKeyStore
+    keys: Any  # a KeyStore
     service: MemoryService
 
     def client(self, **options: Any) -> MemoryClient:
@@ -62,8 +62,22 @@ def running_server(
     """A server on ``folder`` whose stores use ``embedder`` (and ``extractor``, by default one memory per turn);
     its first key is an admin key of ``app_id``."""
     keys = SQLiteKeyStore(folder)
+    try:
+        service = MemoryService.embedded(folder, settings, embedder, extractor)
+        with serving_service(service, keys, app_id, limits, console) as server:
+            yield server
+    finally:
+        keys.close()
+
+
+@contextmanager
+def serving_service(
+    service: MemoryService, keys: Any, app_id: str = "app-001", limits: ServerLimits | None = None,
+    console: bool = True,
+) -> Iterator[RunningServer]:  # fmt: skip
+    """A server of ``service`` with the access keys ``keys`` (a new admin key of ``app_id`` first), on a free
+    loopback port; the service is closed when the block ends."""
     record, secret = keys.create(app_id, admin=True)
-    service = MemoryService.embedded(folder, settings, embedder, extractor)
     app = create_app(service, keys, limits, console)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
     thread = threading.Thread(target=server.run, name="memory-server", daemon=True)
@@ -78,7 +92,6 @@ def running_server(
         server.should_exit = True
         thread.join(timeout=60)
         service.close()
-        keys.close()
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]

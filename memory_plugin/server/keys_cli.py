@@ -15,6 +15,7 @@ import argparse
 from typing import Any
 
 from ..errors import KeyNotFoundError
+from ..keys import KeyStore
 from ..storage.sqlite.keys import KEYS_FILE, SQLiteKeyStore
 from ..transport import resolve_home
 
@@ -33,6 +34,7 @@ def add_keys_commands(commands: argparse._SubParsersAction[Any]) -> None:
     def action(name: str, text: str) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text)
         sub.add_argument("--path", default=argparse.SUPPRESS, help="data folder (default $MEMORY_PLUGIN_HOME)")
+        sub.add_argument("--database", help="postgresql://... : the keys of a scaled-out deployment's database")
         sub.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
         return sub
 
@@ -52,15 +54,24 @@ def run_keys_command(args: argparse.Namespace) -> Rows:
         InvalidArgumentError: a bad app or tenant id, or ``--admin`` with ``--read-only`` or ``--tenant``.
         KeyNotFoundError: ``revoke`` of a key that does not exist.
     """
+    if getattr(args, "database", None):
+        from ..storage.postgres.keys import PostgresKeyStore
+
+        with PostgresKeyStore(args.database) as shared:
+            return _run(args, shared)
     home = resolve_home(args.path)
     if args.keys_command != "create" and not (home / KEYS_FILE).exists():  # reads never create a file
         if args.keys_command == "list":
             return [], None
         raise KeyNotFoundError(f"no access keys in {home} yet; `memory-plugin keys create` makes one")
     with SQLiteKeyStore(home) as keys:
-        if args.keys_command == "create":
-            record, secret = keys.create(args.app, args.tenants, read_only=args.read_only, admin=args.admin)
-            return [{"key_id": record.key_id, "secret": secret.reveal(), **record.as_dict()}], None
-        if args.keys_command == "revoke":
-            return [keys.revoke(args.key_id).as_dict()], None
-        return [record.as_dict() for record in keys.list()], None
+        return _run(args, keys)
+
+
+def _run(args: argparse.Namespace, keys: KeyStore) -> Rows:
+    if args.keys_command == "create":
+        record, secret = keys.create(args.app, args.tenants, read_only=args.read_only, admin=args.admin)
+        return [{"key_id": record.key_id, "secret": secret.reveal(), **record.as_dict()}], None
+    if args.keys_command == "revoke":
+        return [keys.revoke(args.key_id).as_dict()], None
+    return [record.as_dict() for record in keys.list()], None

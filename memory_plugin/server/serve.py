@@ -1,4 +1,6 @@
-"""``memory-plugin serve``: one process owns a data folder and serves it over HTTP (uvicorn).
+"""``memory-plugin serve``: one process owns a data folder and serves it over HTTP (uvicorn); or, with
+``--database postgresql://... --index http://HOST:PORT``, one of several stateless servers on a shared PostgreSQL
+database and Chroma server (access keys then live in the database).
 
 The configuration file (``--config FILE``, TOML) is optional; every key has a default::
 
@@ -35,13 +37,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
 from ..extraction import Extractor, TurnExtractor
 from ..service import MemoryService
 from ..storage.sqlite.keys import SQLiteKeyStore
 from .app import ServerLimits, create_app
+
+if TYPE_CHECKING:
+    from ..storage.postgres.keys import PostgresKeyStore
 
 log = logging.getLogger("memory_plugin.server")
 DEFAULT_STORE = "*"
@@ -65,6 +70,8 @@ class ServerConfig:
     shutdown_grace_seconds: float = 30.0
     console: bool = True
     stores: Mapping[str, StoreSetupConfig] = field(default_factory=dict)
+    database: str | None = None  # a PostgreSQL database (scaled out), with the Chroma server ``index``
+    index: str | None = None
 
     @property
     def keys_folder(self) -> Path:
@@ -172,6 +179,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _open(config: ServerConfig) -> tuple[MemoryService, SQLiteKeyStore | PostgresKeyStore]:
+    """The service and its access keys: a data folder with ``keys.db``, or a PostgreSQL database (keys in it)."""
+    if config.database is None and config.index is None:
+        return MemoryService.embedded(config.path, setup=store_setup(config)), SQLiteKeyStore(config.keys_folder)
+    if config.database is None or config.index is None:
+        missing = "--database" if config.database is None else "--index"
+        raise InvalidArgumentError(missing, "a PostgreSQL database (--database) goes with a Chroma server (--index)")
+    from ..storage.postgres.keys import PostgresKeyStore
+
+    service = MemoryService.scaled_out(config.database, config.index, setup=store_setup(config))
+    return service, PostgresKeyStore(service.folder.record)  # type: ignore[arg-type]
+
+
 def serve(config: ServerConfig) -> None:
     """Open the data folder and serve it until SIGTERM or SIGINT, then drain and close cleanly.
 
@@ -181,17 +201,18 @@ def serve(config: ServerConfig) -> None:
     """
     import uvicorn
 
-    keys = SQLiteKeyStore(config.keys_folder)
+    service, keys = _open(config)
     if not is_loopback(config.host) and not [k for k in keys.list() if not k.revoked]:
+        service.close()
         keys.close()
+        where = "--database URL" if config.database else f"--path {config.keys_folder}"
         raise InvalidArgumentError(
             "--host",
             f"refusing to listen on {config.host} without access keys: create one with `memory-plugin keys create "
-            f"--path {config.keys_folder} --app APP` (or listen on 127.0.0.1)",
+            f"{where} --app APP` (or listen on 127.0.0.1)",
         )
-    service = MemoryService.embedded(config.path, setup=store_setup(config))
     app = create_app(service, keys, config.limits, console=config.console)
-    log.info("memory_plugin server: serving %s on http://%s:%d", config.path, config.host, config.port)
+    log.info("memory_plugin server: serving %s on http://%s:%d", service.folder.location, config.host, config.port)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -36,6 +36,7 @@ class StoreCatalog:
         # A store opened or created without an explicit embedder and extractor runs with what ``setup(name)`` names
         # (a memory server's configuration), else with the defaults.
         self._setup = setup or (lambda name: (None, None))
+        self._configured = setup is not None
         self._handles: dict[int, StoreHandle] = {}
         self._lock = threading.Lock()
 
@@ -57,18 +58,24 @@ class StoreCatalog:
         return self._register(row, resolved, extractor)
 
     def open(self, name: object, embedder: object = None, extractor: Extractor | None = None) -> StoreHandle:
-        """The handle of an existing store, opening it with these (or the default) embedder and extractor."""
+        """The handle of an existing store, opening it with these (or the default) embedder and extractor.
+
+        The record is asked every time: another process sharing it may have deleted the store (or deleted it and
+        created another of the same name), and a handle of a store that is gone must not be used."""
         checked = check_store_name(name)
+        with self._record.read() as reader:
+            row = reader.store(checked)
         with self._lock:
             handle = next((h for h in self._handles.values() if h.name == checked), None)
+            if handle is not None and (row is None or row.id != handle.id):
+                del self._handles[handle.id]  # deleted elsewhere
+                handle = None
+        if row is None:
+            raise MemoryStoreNotFoundError(f"no memory store named {checked!r}; create it with create_memory_store")
         if handle is not None and embedder is None and extractor is None:
             return handle
         if handle is None and embedder is None and extractor is None:
             embedder, extractor = self._setup(checked)
-        with self._record.read() as reader:
-            row = reader.store(checked)
-        if row is None:
-            raise MemoryStoreNotFoundError(f"no memory store named {checked!r}; create it with create_memory_store")
         resolved = self._embedder(embedder) if handle is None or embedder is not None else handle.embedder
         check_embedder_matches(checked, row.info.embedder, row.info.dimension, resolved)
         resolved.warm_up()
@@ -133,6 +140,21 @@ class StoreCatalog:
 
     def by_id(self, store_id: int) -> StoreHandle | None:
         return self._handles.get(store_id)
+
+    def claimable_ids(self) -> list[int] | None:
+        """The stores whose background jobs this service runs: every store (``None``) when a configuration says
+        what each runs with (a memory server: it takes over the jobs of a server that died), else the open ones
+        (an embedded client runs a store's jobs with the extractor it was opened with)."""
+        return None if self._configured else self.open_ids()
+
+    def for_job(self, store_id: int) -> StoreHandle | None:
+        """The handle a job of ``store_id`` runs with: the open store's, or (configured) the store opened now."""
+        handle = self._handles.get(store_id)
+        if handle is not None or not self._configured:
+            return handle
+        with self._record.read() as reader:
+            row = reader.store_by_id(store_id)
+        return None if row is None else self.open(row.info.name)
 
     def open_ids(self) -> list[int]:
         return list(self._handles)

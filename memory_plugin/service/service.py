@@ -28,6 +28,7 @@ from ..ops import (
     UpdateStore,
 )
 from ..settings import Settings
+from ..storage.base import Deployment
 from ..storage.folder import DataFolder
 from ..validation import check_store_name
 from .audit import AuditRecord
@@ -40,14 +41,15 @@ R = TypeVar("R")
 
 
 class MemoryService:
-    """Executes operations on the stores of one deployment (today: one embedded data folder).
+    """Executes operations on the stores of one deployment: an embedded data folder, or a PostgreSQL database
+    with a Chroma server that several services share.
 
-    Build one with :meth:`embedded`. Thread-safe; ``close()`` refuses new calls, waits for those in flight, stops
-    the worker and closes the storage.
+    Build one with :meth:`embedded` or :meth:`scaled_out`. Thread-safe; ``close()`` refuses new calls, waits for
+    those in flight, stops the worker and closes the storage.
     """
 
     def __init__(
-        self, folder: DataFolder, settings: Settings, embedder: object = None, extractor: Extractor | None = None,
+        self, folder: Deployment, settings: Settings, embedder: object = None, extractor: Extractor | None = None,
         setup: StoreSetup | None = None,
     ) -> None:  # fmt: skip
         self.folder = folder
@@ -78,6 +80,26 @@ class MemoryService:
         """
         settings = settings or Settings()
         return cls(DataFolder(path, settings.vector_memory_limit), settings, embedder, extractor, setup)
+
+    @classmethod
+    def scaled_out(
+        cls, database: str, index: str, settings: Settings | None = None, embedder: object = None,
+        extractor: Extractor | None = None, setup: StoreSetup | None = None,
+    ) -> MemoryService:  # fmt: skip
+        """A service on the PostgreSQL database ``database`` (a libpq connection string or URI) and the Chroma
+        server ``index`` (``http://HOST:PORT``), which any number of services share (memory servers behind one
+        load balancer). Needs ``memory-plugin[postgres]``.
+
+        Raises:
+            StorageError: the database cannot be reached, or its schema is newer than this memory-plugin's.
+            InvalidArgumentError: ``index`` is not a Chroma server URL.
+        """
+        from ..storage.scaleout import SharedDeployment
+
+        service = cls(SharedDeployment(database, index), settings or Settings(), embedder, extractor, setup)
+        if setup is not None:  # a memory server runs every store's jobs: those of a server that died too, at once
+            service._worker.ensure_started()
+        return service
 
     # ---- calls -------------------------------------------------------------------------------------------------
 

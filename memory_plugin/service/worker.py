@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
-from .. import clock
 from ..errors import ClientClosedError, MemoryPluginError, MemoryStoreNotFoundError
 from ..lifecycle import shutting_down
 from ..models import ExtractionJob
@@ -55,6 +57,8 @@ class ExtractionWorker:
         self._faults = 0  # in a row
         self.error: str | None = None  # the worker's last fault, until a round of work succeeds
         self._pruned: dict[int, float] = {}  # store id -> time.monotonic() of its last prune
+        # Who holds a job's lease: unique among every process taking jobs from a shared queue.
+        self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def ensure_started(self) -> None:
         with self._started:
@@ -134,17 +138,20 @@ class ExtractionWorker:
     def _claim(self) -> Job | None:
         moment = time.monotonic()
         self._due = {position: due for position, due in self._due.items() if due > moment}  # past its time: due
-        return self._queue.claim(self._catalog.open_ids(), list(self._due))
+        return self._queue.claim(
+            self._catalog.claimable_ids(), list(self._due), self.identity, self._settings.job_lease_seconds
+        )
 
     def _run_next_job(self) -> bool:
         job = self._claim()
         if job is None:
             return False
-        store = self._catalog.by_id(job.store_id)
         try:
+            store = self._catalog.for_job(job.store_id)
             if store is None:
                 raise MemoryPluginError("the memory store was closed or deleted")
-            run_job(self._record, self._index, self._queue, self._settings, store, job)
+            with self._leased(job):
+                run_job(self._record, self._index, self._queue, self._settings, store, job)
             self._due.pop(job.position, None)
         except Exception as e:  # any failure is recorded on the job; the worker lives on
             attempts = job.attempts + 1
@@ -153,12 +160,34 @@ class ExtractionWorker:
             raw = getattr(e, "raw_output", None)
             delay = RETRY_DELAY_SECONDS * 2 ** (attempts - 1)
             log.warning("memory_plugin extraction job %s attempt %d failed: %s", job.position, attempts, e)
-            # The wall-clock retry time is for information: retries are timed by this process's monotonic clock.
-            self._queue.fail(job, f"{type(e).__name__}: {e}", raw if isinstance(raw, str) else None, final,
-                             clock.now() + delay)  # fmt: skip
+            # This process times its retries by its monotonic clock; a shared queue also keeps the job from other
+            # workers for ``delay`` by the database's clock.
+            self._queue.fail(job, f"{type(e).__name__}: {e}", raw if isinstance(raw, str) else None, final, delay)
             if final:
                 self._due.pop(job.position, None)
             else:
                 self._due[job.position] = time.monotonic() + delay
         self._jobs.notify()
         return True
+
+    @contextlib.contextmanager
+    def _leased(self, job: Job) -> Iterator[None]:
+        """Keep renewing the job's lease while the block runs (an extraction may call an LLM for minutes)."""
+        lease = self._settings.job_lease_seconds
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(lease / 3):
+                try:
+                    if not self._queue.renew(job, lease):
+                        return  # taken over (or deleted): finish() will refuse this claim's result
+                except MemoryPluginError as e:
+                    log.warning("memory_plugin worker: cannot renew the lease of job %s: %s", job.position, e)
+
+        renewer = threading.Thread(target=renew, name="memory-plugin-lease", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            done.set()
+            renewer.join()

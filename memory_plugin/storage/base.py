@@ -109,12 +109,14 @@ class NewJob:
 
 @dataclass(frozen=True)
 class Job(NewJob):
-    """A background extraction job as the queue hands it out: where it stands in the queue, its store, and how
-    many attempts it has had."""
+    """A background extraction job as the queue hands it out: where it stands in the queue, its store, how many
+    attempts it has had, and the number of the claim it was handed out under (its fencing token: see
+    :meth:`JobQueue.finish`)."""
 
     position: int
     store_id: int
     attempts: int
+    lease: int = 0
 
 
 @dataclass(frozen=True)
@@ -305,22 +307,35 @@ class RecordStore(Protocol):
 
 
 class JobQueue(Protocol):
-    """Background extraction jobs, kept in the record so they survive a crash."""
+    """Background extraction jobs, kept in the record so they survive a crash. Several processes may take jobs
+    from one queue: a claimed job is leased to its worker, and handed out again when the lease runs out."""
 
     def enqueue(self, tx: RecordWriter, store_id: int, job: NewJob) -> None: ...
-    def claim(self, store_ids: Collection[int], skip: Collection[int]) -> Job | None:
-        """Mark the oldest pending job of these stores (not in ``skip``) running and return it."""
+    def claim(
+        self, store_ids: Collection[int] | None, skip: Collection[int], worker: str, lease_seconds: float
+    ) -> Job | None:
+        """Mark the oldest due job of these stores (``None``: of every store), not in ``skip``, running, leased to
+        ``worker`` for ``lease_seconds``, and return it. A running job whose lease ran out counts as due; a job
+        whose tenant has another job running does not (one extraction per tenant at a time)."""
+        ...
+
+    def renew(self, job: Job, lease_seconds: float) -> bool:
+        """Extend the lease of a running job; False when it is no longer this claim's."""
         ...
 
     def finish(self, tx: RecordWriter, job: Job) -> bool:
         """In the transaction that applies the job's result: remove it. False if it is gone (its store or tenant
-        was deleted meanwhile): the caller then writes nothing."""
+        was deleted meanwhile) or its lease was handed to another worker: the caller then writes nothing, so a
+        job's result is applied once."""
         ...
 
-    def fail(self, job: Job, error: str, raw_output: str | None, final: bool, retry_at: float) -> None: ...
+    def fail(self, job: Job, error: str, raw_output: str | None, final: bool, retry_in: float) -> None:
+        """Record a failed attempt: the job is failed for good (``final``) or due again in ``retry_in`` seconds."""
+        ...
+
     def retry_failed(self, tx: RecordWriter, store_id: int) -> int: ...
     def recover(self) -> None:
-        """At open: jobs left running by a process that died are pending again."""
+        """At open: jobs left running by a process that died are due again (at once, or when their lease ends)."""
         ...
 
 
@@ -353,3 +368,27 @@ class VectorIndex(Protocol):
 
     def close(self) -> None: ...
     def abandon_after_fork(self) -> list[Any]: ...
+
+
+class Deployment(Protocol):
+    """The storage one service runs on: a record, its job queue and a vector index, opened together and closed in
+    the one safe order (an embedded data folder, or a shared database with a Chroma server)."""
+
+    @property
+    def record(self) -> RecordStore: ...
+    @property
+    def index(self) -> VectorIndex: ...
+    @property
+    def queue(self) -> JobQueue: ...
+    @property
+    def unclean_start(self) -> bool:
+        """The last owner died without closing (always False where nobody owns the storage)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the memory lives, for messages and for telling deployments apart (no password)."""
+        ...
+
+    def close(self) -> None: ...
+    def abandon_after_fork(self) -> None: ...

@@ -46,6 +46,10 @@ class DataFolder:
             self._lock.release()
             raise
 
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
     def close(self) -> None:
         """Close the index (recording its manifest), mark the folder cleanly closed, close the record, unlock."""
         try:

@@ -393,9 +393,9 @@ def test_scopes_stats_and_activity_summarise_a_read_scope(api: Any) -> None:
     assert (stats.memories, stats.messages, stats.tenants) == (4, 2, 2)
     assert stats.memory_types == {"message": 2, "fact": 2} and stats.failed_jobs == 0
     assert api.stats(TENANT_WIDE).tenants == 1
-    [minute] = api.activity(everyone, minutes=5)
-    assert minute.requests >= 3 and minute.errors == 0 and minute.operations["AddMemories"] == 3
-    assert 0 <= minute.p50_ms <= minute.p95_ms
+    minutes = api.activity(everyone, minutes=5)  # one bucket, or two when the test runs across a minute's end
+    assert sum(m.operations.get("AddMemories", 0) for m in minutes) == 3 and sum(m.requests for m in minutes) >= 3
+    assert all(m.errors == 0 and 0 <= m.p50_ms <= m.p95_ms for m in minutes) and 1 <= len(minutes) <= 2
     for bad, field in (({"level": "app_id"}, "level"), ({"cursor": "forged"}, "cursor")):
         with pytest.raises(InvalidArgumentError) as error:
             api.scopes(everyone, **bad)

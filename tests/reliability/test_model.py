@@ -61,7 +61,8 @@ class Model:
 
 class Open:
     """A store on a fresh data folder, through the sync client (vector candidates from the in-memory matrix) or the
-    async client (without it: from a scan of the record or from the vector index, as each search draws)."""
+    async client (without it: from a scan of the record or from the vector index, as each search draws); or on a
+    new PostgreSQL database with a Chroma server (the scan or the Chroma server's index)."""
 
     def __init__(self, mode: str) -> None:
         self._folder = tempfile.TemporaryDirectory()
@@ -69,6 +70,12 @@ class Open:
         self._loop: asyncio.AbstractEventLoop | None = None
         if mode == "sync":
             self._client: Any = MemoryClient(path=path, embedder=make_fake_embedder())
+        elif mode == "postgres+chroma":  # a new database of the session's throwaway PostgreSQL, a Chroma server
+            from tests.scaleout_harness import servers
+
+            postgres, chroma = servers()
+            where = {"database": postgres.new_database(), "index": chroma.url}
+            self._client = MemoryClient(**where, embedder=make_fake_embedder(), settings=SCAN_PATH)
         else:
             self._loop = asyncio.new_event_loop()
             self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -230,11 +237,17 @@ class AsyncStoreMachine(StoreMachine):
     mode = "async"
 
 
+class ScaledOutStoreMachine(StoreMachine):
+    mode = "postgres+chroma"
+
+
 MACHINE_SETTINGS = settings(
     max_examples=20, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck)
 )
 
 
-@pytest.mark.parametrize("machine", [StoreMachine, AsyncStoreMachine], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "machine", [StoreMachine, AsyncStoreMachine, ScaledOutStoreMachine], ids=["sync", "async", "postgres+chroma"]
+)
 def test_store_matches_the_reference_model(machine: type[StoreMachine]) -> None:
     run_state_machine_as_test(machine, settings=MACHINE_SETTINGS)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ...errors import KeyNotFoundError, StorageError
 from ...keys import Credentials, KeyRecord, Secret, check_key_settings, new_key_id, new_secret
 from .connections import committed, storage_errors
+from .rows import Row
 
 KEYS_FILE = "keys.db"
 FILE_MODE = 0o600
@@ -42,7 +43,8 @@ def _time(value: float | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value, tz=timezone.utc)
 
 
-def _record(row: sqlite3.Row) -> KeyRecord:
+def key_record(row: Row) -> KeyRecord:
+    """An ``access_keys`` row (the PostgreSQL record keeps the same columns) as a :class:`KeyRecord`."""
     created = _time(row["created_at"])
     assert created is not None  # NOT NULL column
     return KeyRecord(
@@ -134,16 +136,16 @@ class SQLiteKeyStore:
 
     def credentials(self, key_id: str) -> Credentials | None:
         row = self._row(key_id)
-        return None if row is None else Credentials(_record(row), Secret(row["secret"]))
+        return None if row is None else Credentials(key_record(row), Secret(row["secret"]))
 
     def get(self, key_id: str) -> KeyRecord:
         row = self._row(key_id)
         if row is None:
             raise KeyNotFoundError(f"no access key {key_id!r:.80}; `memory-plugin keys list` shows them")
-        return _record(row)
+        return key_record(row)
 
     def list(self) -> builtins.list[KeyRecord]:
-        return [_record(row) for row in self._rows("SELECT * FROM access_keys ORDER BY created_at, key_id")]
+        return [key_record(row) for row in self._rows("SELECT * FROM access_keys ORDER BY created_at, key_id")]
 
     def revoke(self, key_id: str) -> KeyRecord:
         with self._transaction() as conn:

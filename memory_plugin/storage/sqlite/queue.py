@@ -1,20 +1,18 @@
 """Background extraction jobs in the SQLite record (:class:`~memory_plugin.storage.base.JobQueue`).
 
 Jobs are rows of the record, written in the transaction of the ``add`` that queued them, so they survive a crash;
-one process owns the folder, so claiming needs no lease: jobs left ``running`` by a dead owner are pending again
-when the folder opens (:meth:`SqliteJobQueue.recover`).
+one process owns the folder, so a lease is trivial (it is never taken over while the owner lives): jobs left
+``running`` by a dead owner are pending again when the folder opens (:meth:`SqliteJobQueue.recover`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 
-from ...clock import now, to_datetime
-from ...scope import Scope
+from ...clock import now
 from ..base import Job, NewJob, RecordWriter
 from .connections import Connections
-from .rows import dumps
+from .rows import dumps, row_claimed_job
 from .writer import SqliteWriter
 
 RAW_OUTPUT_CHARACTERS = 4000
@@ -41,41 +39,36 @@ class SqliteJobQueue:
              now()),
         )  # fmt: skip
 
-    def claim(self, store_ids: Collection[int], skip: Collection[int]) -> Job | None:
-        if not store_ids:
+    def claim(
+        self, store_ids: Collection[int] | None, skip: Collection[int], worker: str, lease_seconds: float
+    ) -> Job | None:
+        if store_ids is not None and not store_ids:
             return None
-        stores, waiting = list(store_ids), list(skip)
+        waiting = list(skip)
+        stores = "" if store_ids is None else f" AND store_id IN ({','.join('?' * len(store_ids))})"
         with self._db.transaction() as conn:
             row = conn.execute(
-                f"SELECT * FROM jobs WHERE state = 'pending' AND store_id IN ({','.join('?' * len(stores))})"
+                f"SELECT * FROM jobs WHERE state = 'pending'{stores}"
                 f" AND seq NOT IN ({','.join('?' * len(waiting))}) ORDER BY seq LIMIT 1",
-                [*stores, *waiting],
+                [*(store_ids or ()), *waiting],
             ).fetchone()
             if row is None:
                 return None
             conn.execute("UPDATE jobs SET state = 'running' WHERE seq = ?", (row["seq"],))
-        payload = json.loads(row["payload"])
-        return Job(
-            position=int(row["seq"]),
-            store_id=int(row["store_id"]),
-            scope=Scope(row["app_id"], row["tenant_id"], row["agent_id"], row["run_id"]),
-            message_ids=list(payload["message_ids"]),
-            text=payload["text"],
-            metadata=payload["metadata"],
-            timestamp=to_datetime(payload["timestamp"]),
-            request_id=row["request_id"],
-            attempts=int(row["attempts"]),
-        )
+        return row_claimed_job(row)
+
+    def renew(self, job: Job, lease_seconds: float) -> bool:
+        return True  # one process owns the folder: nobody else can take the job over
 
     def finish(self, tx: RecordWriter, job: Job) -> bool:
         return bool(_connection(tx).execute("DELETE FROM jobs WHERE seq = ?", (job.position,)).rowcount)
 
-    def fail(self, job: Job, error: str, raw_output: str | None, final: bool, retry_at: float) -> None:
+    def fail(self, job: Job, error: str, raw_output: str | None, final: bool, retry_in: float) -> None:
         with self._db.transaction() as conn:
             conn.execute(
                 "UPDATE jobs SET state = ?, attempts = ?, error = ?, raw_output = ?, not_before = ? WHERE seq = ?",
                 ("failed" if final else "pending", job.attempts + 1, error[:1000],
-                 None if raw_output is None else raw_output[:RAW_OUTPUT_CHARACTERS], retry_at, job.position),
+                 None if raw_output is None else raw_output[:RAW_OUTPUT_CHARACTERS], now() + retry_in, job.position),
             )  # fmt: skip
 
     def retry_failed(self, tx: RecordWriter, store_id: int) -> int:

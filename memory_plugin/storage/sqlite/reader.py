@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ...clock import to_datetime
 from ...filters import ReadFilter
 from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...retrieval import match_expression
@@ -23,6 +22,7 @@ from .rows import (
     row_message,
     row_request,
     row_store,
+    scope_summaries,
 )
 from .sql import memory_sql, scope_match, scope_sql
 
@@ -270,7 +270,7 @@ class SqliteReader:
     def scopes(self, store_id: int, scope: Scope, level: str, after: str | None, limit: int) -> list[ScopeSummary]:
         if level not in ("tenant_id", "agent_id", "run_id"):
             raise ValueError(f"not a scope level: {level}")
-        found: dict[str, dict[str, Any]] = {}
+        counted: list[tuple[str, str, int, float | None]] = []
         for table, kind, moment in (("memories", "memories", "updated_at"), ("messages", "messages", "timestamp")):
             clauses, params = scope_sql(scope, "t")
             where = " AND ".join(["t.store_id = ?", *clauses, *(["t." + level + " > ?"] if after else [])])
@@ -279,15 +279,8 @@ class SqliteReader:
                 f" ORDER BY t.{level} LIMIT ?",
                 [store_id, *params, *([after] if after else []), limit],
             ).fetchall()
-            for value, count, last in rows:
-                entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
-                entry[kind] = int(count)
-                if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
-                    entry["last_active"] = last
-        chosen = [found[value] for value in sorted(found)[:limit]]
-        for entry in chosen:
-            entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
-        return [ScopeSummary(**entry) for entry in chosen]
+            counted += [(kind, str(value), int(count), last) for value, count, last in rows]
+        return scope_summaries(counted, limit)
 
     def stats(self, store_id: int, scope: Scope) -> StoreStats:
         clauses, scope_params = scope_sql(scope, "t")

@@ -1,18 +1,34 @@
-"""Rows of the SQLite record as the domain's values, and the encodings the record uses."""
+"""Rows of the record as the domain's values, and the encodings the record uses (the PostgreSQL record keeps the
+same columns and encodings, and maps its rows here too)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 import numpy as np
 
 from ...clock import to_datetime
-from ...models import ExtractionJob, HistoryEvent, Memory, MemoryStoreInfo, Message, Metadata, RequestRecord
+from ...models import (
+    ExtractionJob,
+    HistoryEvent,
+    Memory,
+    MemoryStoreInfo,
+    Message,
+    Metadata,
+    RequestRecord,
+    ScopeSummary,
+)
 from ...scope import Scope
-from ..base import MemoryRow, StoreRow
+from ..base import Job, MemoryRow, StoreRow
 from .schema import LIST_MARK
+
+
+class Row(Protocol):
+    """A row as both records return it: columns by name (``sqlite3.Row``, or a dict from psycopg)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def dumps(value: Any) -> str:
@@ -41,11 +57,11 @@ def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
     return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dimension)
 
 
-def row_scope(row: sqlite3.Row) -> Scope:
+def row_scope(row: Row) -> Scope:
     return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
 
 
-def row_memory(row: sqlite3.Row) -> Memory:
+def row_memory(row: Row) -> Memory:
     return Memory(
         id=row["id"],
         text=row["text"],
@@ -60,7 +76,7 @@ def row_memory(row: sqlite3.Row) -> Memory:
     )
 
 
-def row_message(row: sqlite3.Row) -> Message:
+def row_message(row: Row) -> Message:
     return Message(
         id=row["id"],
         scope=row_scope(row),
@@ -76,7 +92,7 @@ def _optional_metadata(text: str | None) -> Metadata | None:
     return None if text is None else json.loads(text)
 
 
-def row_history(row: sqlite3.Row) -> HistoryEvent:
+def row_history(row: Row) -> HistoryEvent:
     return HistoryEvent(
         memory_id=row["memory_id"],
         event=row["event"],
@@ -90,7 +106,7 @@ def row_history(row: sqlite3.Row) -> HistoryEvent:
     )
 
 
-def row_request(row: sqlite3.Row) -> RequestRecord:
+def row_request(row: Row) -> RequestRecord:
     scope = None
     if row["app_id"] is not None:
         scope = Scope(
@@ -112,11 +128,11 @@ def row_request(row: sqlite3.Row) -> RequestRecord:
     )
 
 
-def row_store(row: sqlite3.Row) -> StoreRow:
+def row_store(row: Row) -> StoreRow:
     return StoreRow(int(row["id"]), row_store_info(row))
 
 
-def row_store_info(row: sqlite3.Row) -> MemoryStoreInfo:
+def row_store_info(row: Row) -> MemoryStoreInfo:
     return MemoryStoreInfo(
         name=row["name"],
         description=row["description"],
@@ -128,7 +144,7 @@ def row_store_info(row: sqlite3.Row) -> MemoryStoreInfo:
     )
 
 
-def row_job(row: sqlite3.Row) -> ExtractionJob:
+def row_job(row: Row) -> ExtractionJob:
     return ExtractionJob(
         job_id=row["seq"],
         scope=row_scope(row),
@@ -142,7 +158,7 @@ def row_job(row: sqlite3.Row) -> ExtractionJob:
     )
 
 
-def row_memory_row(row: sqlite3.Row) -> MemoryRow:
+def row_memory_row(row: Row) -> MemoryRow:
     """A full memory row: the memory, its position, store, search context and embedding."""
     return MemoryRow(
         position=int(row["seq"]),
@@ -151,3 +167,35 @@ def row_memory_row(row: sqlite3.Row) -> MemoryRow:
         context=row["context"],
         embedding=np.frombuffer(row["embedding"], dtype=np.float32),
     )
+
+
+def row_claimed_job(row: Row, lease: int = 0) -> Job:
+    """A ``jobs`` row as the queue hands the job out, under the claim number ``lease``."""
+    payload = json.loads(row["payload"])
+    return Job(
+        position=int(row["seq"]),
+        store_id=int(row["store_id"]),
+        scope=row_scope(row),
+        message_ids=list(payload["message_ids"]),
+        text=payload["text"],
+        metadata=payload["metadata"],
+        timestamp=to_datetime(payload["timestamp"]),
+        request_id=row["request_id"],
+        attempts=int(row["attempts"]),
+        lease=lease,
+    )
+
+
+def scope_summaries(counted: Iterable[tuple[str, str, int, float | None]], limit: int) -> list[ScopeSummary]:
+    """The first ``limit`` scope summaries in id order, from ``(kind, id, count, last time)`` rows, ``kind``
+    being ``memories`` or ``messages``."""
+    found: dict[str, dict[str, Any]] = {}
+    for kind, value, count, last in counted:
+        entry = found.setdefault(value, {"id": value, "memories": 0, "messages": 0, "last_active": None})
+        entry[kind] = count
+        if last is not None and (entry["last_active"] is None or last > entry["last_active"]):
+            entry["last_active"] = last
+    chosen = [found[value] for value in sorted(found)[:limit]]
+    for entry in chosen:
+        entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
+    return [ScopeSummary(**entry) for entry in chosen]
