@@ -19,7 +19,7 @@ def servers() -> tuple[ThrowawayPostgres, ThrowawayChroma]:
     with _lock:
         if _servers is None:
             if not postgres_available():
-                pytest.skip("PostgreSQL binaries not installed (set MEMORY_PLUGIN_PG_BIN)")
+                pytest.fail("PostgreSQL binaries (initdb, pg_ctl) not found: install them or set MEMORY_PLUGIN_PG_BIN")
             postgres = ThrowawayPostgres(fast=True)
             try:
                 _servers = (postgres, ThrowawayChroma())
