@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-recall bench-peers clean
+.PHONY: setup demo test lint bench bench-reliability bench-locomo bench-prefeval bench-recall bench-peers clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-reliability: setup
 bench-locomo: setup
 	$(BIN)/python benchmarks/locomo.py --data ../shared/data/locomo
 
+bench-prefeval: setup
+	$(BIN)/python benchmarks/prefeval.py --data ../shared/data/prefeval
+
 bench-recall: setup
 	$(BIN)/python benchmarks/vector_recall.py --data ../shared/data
 
@@ -46,7 +49,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 bench-peers: $(VENV)/.bench-installed
-	$(BIN)/python benchmarks/peers.py --data ../shared/data/locomo
+	$(BIN)/python benchmarks/peers.py --data ../shared/data/locomo --prefeval ../shared/data/prefeval
 
 clean:
 	rm -rf $(VENV) .memory_plugin .pytest_cache .mypy_cache .ruff_cache
