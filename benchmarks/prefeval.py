@@ -21,9 +21,10 @@ Run::
 
 from __future__ import annotations
 
-import _prelude  # noqa: F401  (first: offline, the repository on sys.path)
+import os
 
-# isort: split
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 import argparse
 import json
 import random
@@ -34,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/prefeval.py` finds `benchmarks`
 
 from benchmarks.locomo import Results, ThresholdShares, render_table
 from memory_plugin import DEFAULT_MIN_SCORE, MemoryClient, MemoryStore, Scope
