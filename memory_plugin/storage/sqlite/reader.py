@@ -184,18 +184,18 @@ class SqliteReader:
         return {int(seq): float(score) for seq, score in rows}
 
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
-        """BM25 of those of ``positions`` that match any term (rowid lookups: as many as the positions)."""
-        match = _match(read, terms)
-        if match is None:
+        """BM25 of those of ``positions`` that match any term. One lookup per position: the full-text index seeks
+        each term's postings to that row (``rowid IN (...)`` would walk every match of the terms instead), and BM25
+        takes its statistics from the whole index, so a score is the same as :meth:`keyword` gives."""
+        expression = match_expression(terms)
+        if expression is None:
             return {}
         found: dict[int, float] = {}
-        for chunk in _chunks(sorted(positions)):
-            rows = self._conn.execute(
-                f"SELECT rowid, -bm25(memories_fts, {_BM25_WEIGHTS}) FROM memories_fts WHERE memories_fts MATCH ?"
-                f" AND rowid IN ({','.join('?' * len(chunk))})",
-                [match, *chunk],
-            ).fetchall()
-            found.update((int(seq), float(score)) for seq, score in rows)
+        sql = f"SELECT -bm25(memories_fts, {_BM25_WEIGHTS}) FROM memories_fts WHERE memories_fts MATCH ? AND rowid = ?"
+        for position in sorted(positions):
+            row = self._conn.execute(sql, [expression, position]).fetchone()
+            if row is not None:
+                found[position] = float(row[0])
         return found
 
     def _select_inside(self, columns: str, read: ReadFilter, positions: Collection[int]) -> Iterator[sqlite3.Row]:
