@@ -123,7 +123,7 @@ COURTESY_WORDS = frozenset(
     """
     ok okay k thanks thank thx ty noted saved sure yes yeah yep yup no nope great cool nice got hi hello hey bye
     goodbye welcome please sounds good awesome perfect alright right wow fine lol haha oh ah hmm really indeed
-    absolutely definitely appreciate wonderful amazing fantastic excellent congrats congratulations glad
+    absolutely definitely appreciate wonderful amazing fantastic excellent congrats congratulations glad helps helpful
     re ll ve m s d t
     """.split()
 )

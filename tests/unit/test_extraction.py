@@ -34,7 +34,8 @@ def test_sentences_split_at_sentence_marks_but_keep_abbreviations_and_decimals()
 
 def test_questions_and_courtesies_state_nothing() -> None:
     assert not carries_content("Thanks!") and not carries_content("Noted.") and not carries_content("Sounds good")
-    assert not carries_content("You're welcome.") and carries_content("I'm vegan")
+    assert not carries_content("You're welcome.") and not carries_content("Thanks, that helps!")
+    assert carries_content("I'm vegan")
     assert carries_content("I like coffee") and carries_content("我喜歡喝咖啡")
     assert statements("Great, thanks! I'm vegan. Any ideas for dinner?") == ["I'm vegan."]
 
