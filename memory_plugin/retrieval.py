@@ -32,8 +32,8 @@ Both give the same order. The weights and the calibration were fitted on the dev
 top 10 hits; it prints leave-one-conversation-out and leave-one-topic-out figures beside the in-sample ones).
 
 :data:`DEFAULT_MIN_SCORE` is the threshold the framework adapters use by default, chosen to keep nearly every
-memory a query needs: of the wanted memories ranked in the top 5, it keeps at least 98% on LoCoMo and 96% on the
-first 80 PrefEval items as dealt. It drops only a small share of the other top-5 hits (12% on those PrefEval
+memory a query needs: of the wanted memories ranked in the top 5, it keeps at least 98% on LoCoMo and 97% on the
+first 160 PrefEval items as dealt. It drops only a small share of the other top-5 hits (10% on those PrefEval
 items, at most 22% on LoCoMo): a score falls with its rank within a search, and a wanted memory often ranks
 below others. ``benchmarks/locomo.py`` and
 ``benchmarks/prefeval.py`` print both shares.
