@@ -149,7 +149,7 @@ class RecallOptions:
         top_k: at most this many (1-50).
         min_score: drop hits scoring below this (``[0, 1]``, an estimate of relevance: see the engine's score
             contract); by default :data:`memory_plugin.DEFAULT_MIN_SCORE`, which keeps nearly every memory a query
-            needs and drops most of the others.
+            needs and drops the loosest matches; 0 keeps every hit.
         memory_types: only these types (e.g. ``"fact"``), or any.
         filters: metadata filters, ``{key: value or [values]}``.
         rerank: let the engine re-score the best candidates (default on).
