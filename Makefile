@@ -5,7 +5,8 @@ BIN = $(VENV)/bin
 export HF_HUB_OFFLINE = 1
 export TRANSFORMERS_OFFLINE = 1
 
-.PHONY: setup browser demo scaleout-demo test lint bench bench-reliability bench-locomo bench-recall bench-peers bench-server clean
+.PHONY: setup browser demo scaleout-demo test lint bench bench-reliability bench-locomo bench-prefeval bench-recall \
+	bench-peers bench-server clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +51,9 @@ bench-locomo: setup
 bench-server: setup
 	$(BIN)/python benchmarks/server.py
 
+bench-prefeval: setup
+	$(BIN)/python benchmarks/prefeval.py --data ../shared/data/prefeval
+
 bench-recall: setup
 	$(BIN)/python benchmarks/vector_recall.py --data ../shared/data
 
@@ -59,7 +63,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	touch $@
 
 bench-peers: $(VENV)/.bench-installed
-	$(BIN)/python benchmarks/peers.py --data ../shared/data/locomo
+	$(BIN)/python benchmarks/peers.py --data ../shared/data/locomo --prefeval ../shared/data/prefeval
 
 clean:
 	rm -rf $(VENV) .memory_plugin .pytest_cache .mypy_cache .ruff_cache

@@ -6,8 +6,9 @@ For each conversation file in ``--data``: a fresh memory store; every session wr
 non-adversarial question asked with ``search(scope with run_id="*", question, top_k=10)``.
 
 recall@k of a question = |evidence ∩ top-k retrieved turns| / |evidence|, averaged over questions (see the data's
-README). Prints recall@1/5/10 overall and per category, search latency p50/p95 (query embedding included) and
-ingest throughput; ``--json FILE`` writes the same figures.
+README). Prints recall@1/3/5/10 overall and per category, the shares of top-5 hits kept at
+``memory_plugin.DEFAULT_MIN_SCORE`` (evidence, and the others), search latency p50/p95 (query embedding included)
+and ingest throughput; ``--json FILE`` writes the same figures.
 
 Run::
 
@@ -32,11 +33,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from memory_plugin import MemoryClient, MemoryStore, Scope
+from memory_plugin import DEFAULT_MIN_SCORE, MemoryClient, MemoryStore, Scope
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 ADVERSARIAL = 5
-KS = (1, 5, 10)
+KS = (1, 3, 5, 10)
 MAX_MESSAGES_PER_ADD = 100
 
 
@@ -63,12 +64,71 @@ class Conversation:
 
 
 @dataclass
+class ThresholdShares:
+    """What a ``min_score`` threshold does to the top-5 hits: the share of gold hits it keeps and the share of the
+    other hits it drops (see ``memory_plugin.DEFAULT_MIN_SCORE``)."""
+
+    threshold: float
+    gold_kept: int = 0
+    gold: int = 0
+    others_dropped: int = 0
+    others: int = 0
+
+    def count(self, hits: Sequence[tuple[float, bool]], top: int = 5) -> None:
+        """Count the first ``top`` of one question's ``(score, is_gold)`` hits."""
+        for score, is_gold in hits[:top]:
+            if is_gold:
+                self.gold += 1
+                self.gold_kept += score >= self.threshold
+            else:
+                self.others += 1
+                self.others_dropped += score < self.threshold
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "min_score": self.threshold,
+            "gold_kept": round(self.gold_kept / max(1, self.gold), 4),
+            "others_dropped": round(self.others_dropped / max(1, self.others), 4),
+        }
+
+
+@dataclass
 class Results:
-    recalls: dict[int, list[float]] = field(default_factory=lambda: {k: [] for k in KS})
-    by_category: dict[int, dict[int, list[float]]] = field(default_factory=dict)
+    """Recall@k per question, overall and per category (or topic), search latencies and ingest time."""
+
+    ks: tuple[int, ...] = KS
+    shares: ThresholdShares = field(default_factory=lambda: ThresholdShares(DEFAULT_MIN_SCORE))
+    recalls: dict[int, list[float]] = field(default_factory=dict)
+    by_category: dict[object, dict[int, list[float]]] = field(default_factory=dict)
     search_ms: list[float] = field(default_factory=list)
     turns: int = 0
     ingest_s: float = 0.0
+
+    def score(self, category: object, recall_at: Sequence[float]) -> None:
+        """Add one question's recall at each of ``ks``."""
+        per_category = self.by_category.setdefault(category, {k: [] for k in self.ks})
+        for k, recall in zip(self.ks, recall_at, strict=True):
+            self.recalls.setdefault(k, []).append(recall)
+            per_category[k].append(recall)
+
+    def summary(self) -> dict[str, Any]:
+        def means(per_k: dict[int, list[float]]) -> dict[str, float]:
+            return {str(k): round(statistics.fmean(v), 4) for k, v in per_k.items()}
+
+        return {
+            "recall": means(self.recalls),
+            "by_category": {
+                CATEGORIES.get(c, str(c)) if isinstance(c, int) else str(c): means(per_k)
+                for c, per_k in sorted(self.by_category.items(), key=lambda kv: str(kv[0]))
+            },
+            "threshold": self.shares.summary(),
+            "search_ms": {
+                "p50": round(percentile(self.search_ms, 0.5), 2),
+                "p95": round(percentile(self.search_ms, 0.95), 2),
+            },
+            "ingest_per_s": round(self.turns / self.ingest_s, 1),
+            "questions": len(self.recalls[self.ks[0]]),
+        }
 
 
 def parse_date(text: str) -> datetime:
@@ -130,11 +190,13 @@ def ask(store: MemoryStore, scope: Scope, conversation: Conversation, results: R
         hits = store.search(scope, question.text, top_k=max(KS))
         results.search_ms.append((time.perf_counter() - started) * 1000)
         retrieved = [str(h.memory.metadata.get("dia_id")) for h in hits]
-        per_category = results.by_category.setdefault(question.category, {k: [] for k in KS})
-        for k in KS:
-            recall = len(question.evidence & set(retrieved[:k])) / len(question.evidence)
-            results.recalls[k].append(recall)
-            per_category[k].append(recall)
+        results.score(question.category, recall_at(question, retrieved))
+        results.shares.count([(h.score, d in question.evidence) for h, d in zip(hits, retrieved, strict=True)])
+
+
+def recall_at(question: Question, retrieved: Sequence[str]) -> list[float]:
+    """|evidence ∩ top-k retrieved turns| / |evidence| for each k of ``KS``."""
+    return [len(question.evidence & set(retrieved[:k])) / len(question.evidence) for k in KS]
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -143,28 +205,24 @@ def percentile(values: Sequence[float], share: float) -> float:
 
 
 def summary(results: Results) -> dict[str, Any]:
-    return {
-        "recall": {str(k): round(statistics.fmean(v), 4) for k, v in results.recalls.items()},
-        "by_category": {
-            CATEGORIES.get(c, str(c)): {str(k): round(statistics.fmean(v), 4) for k, v in per_k.items()}
-            for c, per_k in sorted(results.by_category.items())
-        },
-        "search_ms": {
-            "p50": round(percentile(results.search_ms, 0.5), 2),
-            "p95": round(percentile(results.search_ms, 0.95), 2),
-        },
-        "ingest_per_s": round(results.turns / results.ingest_s, 1),
-        "questions": len(results.recalls[1]),
-    }
+    return results.summary()
 
 
-def render(figures: dict[str, Any]) -> str:
-    lines = [f"{'':14}{'R@1':>8}{'R@5':>8}{'R@10':>8}"]
-    rows = [("overall", figures["recall"]), *figures["by_category"].items()]
-    lines += [f"{name:14}" + "".join(f"{recall[str(k)]:>8.3f}" for k in KS) for name, recall in rows]
+def render_table(figures: dict[str, Any], groups: str, ks: Sequence[int]) -> str:
+    """Recall per k overall and per group, the threshold shares, latency and ingest, as printed text."""
+    lines = [f"{'':26}" + "".join(f"{'R@' + str(k):>8}" for k in ks)]
+    rows = [("overall", figures["recall"]), *figures[groups].items()]
+    lines += [f"{name:26}" + "".join(f"{recall[str(k)]:>8.3f}" for k in ks) for name, recall in rows]
+    shares = figures["threshold"]
+    lines.append(f"at min_score {shares['min_score']}: top-5 gold hits kept {shares['gold_kept']:.3f}, "
+                 f"other top-5 hits dropped {shares['others_dropped']:.3f}")  # fmt: skip
     lines.append(f"questions {figures['questions']}, search p50 {figures['search_ms']['p50']} ms, "
                  f"p95 {figures['search_ms']['p95']} ms, ingest {figures['ingest_per_s']} turns/s")  # fmt: skip
     return "\n".join(lines)
+
+
+def render(figures: dict[str, Any]) -> str:
+    return render_table(figures, "by_category", KS)
 
 
 def evaluate(data: Path, limit_files: int | None = None, path: Path | None = None) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class Chatbot:
     def __init__(self, store: MemoryStore, model: BaseChatModel, tools: Sequence[BaseTool] = ()) -> None:
         self.store = store
         self.log = RecallLog()
-        memory = MemoryMiddleware(store, app_id=APP_ID, agent_id="chatbot", top_k=4, min_score=0.1, formatter=self.log)
+        memory = MemoryMiddleware(store, app_id=APP_ID, agent_id="chatbot", top_k=4, formatter=self.log)
         self.agent = create_agent(
             model,
             tools=list(tools),

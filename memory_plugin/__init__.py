@@ -58,6 +58,7 @@ from .models import (
     StoreStats,
     Usage,
 )
+from .retrieval import DEFAULT_MIN_SCORE
 from .scope import Scope
 from .settings import Settings
 
@@ -76,6 +77,7 @@ __all__ = [
     "AsyncMemoryClient",
     "AsyncMemoryStore",
     "ClientClosedError",
+    "DEFAULT_MIN_SCORE",
     "DeleteAllResult",
     "Embedder",
     "EmbeddingError",

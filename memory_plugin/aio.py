@@ -126,9 +126,9 @@ class AsyncMemoryStore:
     ) -> SearchResults:
         """Find the memories most relevant to ``query`` within ``scope`` (``"*"`` and id lists allowed).
 
-        Hybrid: semantic kNN and BM25, both restricted to the scope and filters, fused; ``rerank`` re-scores the
-        best candidates. Returns :class:`SearchResults` (a list of :class:`SearchHit`, best first, scores in
-        ``[0, 1]`` as documented in :mod:`memory_plugin.retrieval`) with ``request_id`` and ``usage``.
+        Hybrid: semantic kNN and BM25, both restricted to the scope and filters, fused; ``rerank`` also weighs how far
+        each hit is behind the best one. Returns :class:`SearchResults` (a list of :class:`SearchHit`, best first,
+        scores in ``[0, 1]`` as documented in :mod:`memory_plugin.retrieval`) with ``request_id`` and ``usage``.
 
         Args:
             top_k: 1-50. memory_types: a type or list of types. filters: ``{key: value or [values]}`` on metadata.

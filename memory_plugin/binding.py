@@ -16,6 +16,7 @@ from .aio import AsyncMemoryClient, AsyncMemoryStore
 from .client import MemoryClient, MemoryStore
 from .errors import InvalidArgumentError, InvalidScopeError
 from .models import MetadataValue, SearchHit
+from .retrieval import DEFAULT_MIN_SCORE
 from .scope import SEGMENTS, WILDCARD, Scope, SegmentValue
 from .validation import (
     MAX_METADATA_KEYS,
@@ -146,7 +147,9 @@ class RecallOptions:
 
     Args:
         top_k: at most this many (1-50).
-        min_score: drop hits scoring below this (``[0, 1]``, see the engine's score contract).
+        min_score: drop hits scoring below this (``[0, 1]``, an estimate of relevance: see the engine's score
+            contract); by default :data:`memory_plugin.DEFAULT_MIN_SCORE`, which keeps nearly every memory a query
+            needs and drops the loosest matches; 0 keeps every hit.
         memory_types: only these types (e.g. ``"fact"``), or any.
         filters: metadata filters, ``{key: value or [values]}``.
         rerank: let the engine re-score the best candidates (default on).
@@ -163,7 +166,7 @@ class RecallOptions:
     """
 
     top_k: int = 5
-    min_score: float = 0.0
+    min_score: float = DEFAULT_MIN_SCORE
     memory_types: str | Sequence[str] | None = None
     filters: Mapping[str, Any] | None = None
     rerank: bool = True

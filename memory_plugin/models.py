@@ -30,7 +30,7 @@ class Memory(_Frozen):
         text: what is remembered.
         scope: the concrete scope it belongs to.
         memory_type: e.g. ``message`` (a conversation turn), ``fact``, ``event``, ``profile``.
-        speaker: who said it (the ``name`` of the message it was made from), if known.
+        speaker: who said it (the ``name`` of the message it was made from, else its role), if known.
         metadata: flat scalar metadata given when it was written.
         created_at / updated_at: when it was stored / last changed (UTC).
         event_time: when the remembered thing happened (UTC): the message time, or the write time.

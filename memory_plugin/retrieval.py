@@ -2,27 +2,41 @@
 
 Score contract
 --------------
-A search hit's ``score`` is in ``[0, 1]``; higher is more relevant. It is computed the same way whatever the
-vector index's distance metric, from these signals of the candidate:
+A search hit's ``score`` is in ``[0, 1]``, higher is more relevant: it estimates the probability that the memory
+is one the query needs, as measured on the development data of two kinds of recall (explicit questions about a
+past conversation, LoCoMo; requests whose good answer depends on something the user said in passing, PrefEval).
+It is computed the same way whatever the vector index's distance metric, from these signals of a candidate:
 
 - ``semantic``: cosine similarity of the query and memory embeddings (unit vectors from the record), below 0
   counted as 0;
-- ``lexical``: the memory's BM25 relevance for the query terms, squashed into ``[0, 1)`` by ``b / (b + 10)``;
+- ``lexical``: the memory's BM25 relevance for the query's terms (its text, speaker and context, see
+  :func:`index_text`), squashed into ``[0, 1)`` by ``b / (b + 20)``;
 - ``speaker``: 1 when the query names the memory's speaker (every word of the name is in the query), else 0;
 - ``date``: 1 when the memory's event time is inside a period the query names ("on 9 May, 2023", "in June
   2023", "yesterday"; see :mod:`memory_plugin.query_time`), decaying by ``exp(-days outside / 7)``; 0 when the
   query names no period;
 - ``detail``: ``min(1, ln(1 + characters) / ln(301))`` of the memory's text: a two-word reply carries less than
   a sentence that states something;
-- ``coverage`` (rerank only): the share of the query's content terms that the memory contains.
+- ``assistant``: 1 when the memory is something the assistant said (its speaker is ``"assistant"``: an unnamed
+  assistant turn), else 0. What the user said is what a memory of the user is for; an assistant's reply echoes
+  the topic of the request it answered.
 
-``relevance = 0.3 * semantic + 0.45 * lexical + 0.1 * speaker + 0.15 * date`` and
-``fused = relevance * (0.5 + 0.5 * detail)``: a memory matching nothing scores 0 however long it is, and a short
-one keeps at least half its relevance. Without rerank the score is ``fused``; with rerank (default) the best
-candidates are re-scored as ``0.9 * fused + 0.1 * coverage``. Scores are comparable across queries and stores
-that share an embedder; they are not probabilities. The weights were chosen on the LoCoMo development
-conversations (benchmarks/locomo.py), where they lifted recall@5 from 0.39 to 0.70; the surface is flat around
-them (neighbouring weights give the same recall within a point).
+``evidence = 4.55 semantic + 3.0 lexical + 1.23 speaker + 1.71 date + 2.48 detail - 3.23 assistant`` (the
+weights of :data:`EVIDENCE_WEIGHTS`) orders the candidates; of the memories made from one turn (see
+:class:`memory_plugin.TurnExtractor`), only the best is returned. The score is a logistic calibration of the
+evidence: ``sigmoid(a + b * evidence + c * (evidence - best))``, where ``best`` is the evidence of the search's
+first hit, so a memory far behind the best match of its query counts as less likely to be needed; without
+rerank (``rerank=False``) the score is ``sigmoid(a' + b' * evidence)``, each memory judged on its own signals.
+Both give the same order. The weights and the calibration were fitted on the development data by
+``benchmarks/fit_ranking.py`` (a softmax over each question's candidates, then a logistic calibration of the
+top 10 hits; it prints leave-one-conversation-out and leave-one-topic-out figures beside the in-sample ones).
+
+:data:`DEFAULT_MIN_SCORE` is the threshold the framework adapters use by default, chosen to keep nearly every
+memory a query needs: of the wanted memories ranked in the top 5, it keeps at least 98% on LoCoMo and 97% on the
+first 160 PrefEval items as dealt. It drops only a small share of the other top-5 hits (10% on those PrefEval
+items, at most 22% on LoCoMo): a score falls with its rank within a search, and a wanted memory often ranks
+below others. ``benchmarks/locomo.py`` and
+``benchmarks/prefeval.py`` print both shares.
 """
 
 from __future__ import annotations
@@ -33,15 +47,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-VECTOR_WEIGHT = 0.3
-LEXICAL_WEIGHT = 0.45
-SPEAKER_WEIGHT = 0.1
-DATE_WEIGHT = 0.15
-LEXICAL_SATURATION = 10.0
-# Texts of this many characters or more count as fully detailed; shorter ones keep at least DETAIL_FLOOR.
+# The weights of the evidence (a logit) and its calibrations: see the score contract above.
+EVIDENCE_WEIGHTS = {"semantic": 4.55, "lexical": 3.0, "speaker": 1.23, "date": 1.71, "detail": 2.48, "assistant": -3.23}
+CALIBRATION = (-2.06, 0.2, 2.48)  # intercept, evidence, evidence behind the best hit
+ABSOLUTE_CALIBRATION = (-4.5, 0.39)  # intercept, evidence (rerank=False)
+LEXICAL_SATURATION = 20.0
+# Texts of this many characters or more count as fully detailed.
 DETAIL_CHARACTERS = 300
-DETAIL_FLOOR = 0.5
-RERANK_COVERAGE_WEIGHT = 0.1
+ASSISTANT = "assistant"
+# The score the framework adapters keep hits from by default: see the score contract above.
+DEFAULT_MIN_SCORE = 0.02
 
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 # Scripts written without spaces between words: kana, CJK ideographs, Hangul syllables.
@@ -108,8 +123,8 @@ def match_expression(query_terms: Iterable[str]) -> str | None:
 
 @functools.lru_cache(maxsize=65536)
 def stem(term: str) -> str:
-    """A light English suffix stripper, for the coverage signal only. Cached: rerank stems every query term once
-    per candidate, and a long CJK query has thousands of terms."""
+    """A light English suffix stripper (the benchmarks match content words with it). Cached: a long CJK text has
+    thousands of terms."""
     for suffix in ("ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
         if len(term) > len(suffix) + 2 and term.endswith(suffix):
             return term[: -len(suffix)] + ("y" if suffix == "ies" else "")
@@ -129,84 +144,68 @@ def detail(text: str) -> float:
     return min(1.0, math.log1p(len(text)) / math.log1p(DETAIL_CHARACTERS))
 
 
-def fused_score(
-    cosine: float, bm25: float | None, speaker_named: bool = False, date_match: float = 0.0, detail_share: float = 1.0
-) -> float:
-    relevance = (
-        VECTOR_WEIGHT * max(0.0, cosine)
-        + LEXICAL_WEIGHT * lexical_relevance(bm25)
-        + SPEAKER_WEIGHT * float(speaker_named)
-        + DATE_WEIGHT * date_match
-    )
-    return relevance * (DETAIL_FLOOR + (1 - DETAIL_FLOOR) * detail_share)
-
-
-def coverage(query_terms: list[str], text: str) -> float:
-    """Share of the query terms (stemmed) found in ``text``."""
-    if not query_terms:
-        return 0.0
-    wanted = {stem(t) for t in query_terms}
-    present = {stem(t) for t in terms(text)}
-    return len(wanted & present) / len(wanted)
-
-
-def reranked_score(fused: float, coverage_share: float) -> float:
-    return (1 - RERANK_COVERAGE_WEIGHT) * fused + RERANK_COVERAGE_WEIGHT * coverage_share
-
-
 @dataclass(frozen=True)
 class Candidate:
-    """A memory found by any retriever: its record position, cosine similarity, BM25 (if matched), whether the
-    query names its speaker, and how close its event time is to a period the query names (``date`` signal)."""
+    """A memory found by any retriever, with its signals: record position, cosine similarity, BM25 (``None`` if
+    no query term matched), whether the query names its speaker, how close its event time is to a period the
+    query names, whether the assistant said it, and the turn it was made from (``None`` when it stands alone)."""
 
     position: int
     cosine: float
     bm25: float | None
     speaker_named: bool = False
     date_match: float = 0.0
+    by_assistant: bool = False
+    turn: str | None = None
 
 
-def explain(candidate: Candidate, text: str, query: str, rerank: bool) -> dict[str, float]:
-    """The signals behind one candidate's score, as the score contract above combines them."""
-    detail_share = detail(text)
-    fused = fused_score(candidate.cosine, candidate.bm25, candidate.speaker_named, candidate.date_match, detail_share)
-    signals = {
+def signals(candidate: Candidate, text: str) -> dict[str, float]:
+    """The signals of the score contract for one candidate whose memory text is ``text``."""
+    return {
         "semantic": max(0.0, candidate.cosine),
         "lexical": lexical_relevance(candidate.bm25),
-        "bm25": candidate.bm25 or 0.0,
         "speaker": float(candidate.speaker_named),
         "date": candidate.date_match,
-        "detail": detail_share,
-        "fused": fused,
+        "detail": detail(text),
+        "assistant": float(candidate.by_assistant),
     }
-    if rerank:
-        signals["coverage"] = coverage(query_terms(query), text)
-    return signals
 
 
-def rank(
-    candidates: Iterable[Candidate],
-    texts: dict[int, str],
-    query: str,
-    top_k: int,
-    rerank: bool,
-) -> list[tuple[int, float]]:
-    """Order candidates by the score contract; returns ``(position, score)`` best first, at most ``top_k``.
+def evidence(candidate: Candidate, text: str) -> float:
+    """The weighted sum of a candidate's signals: larger is more relevant (a logit, any real number)."""
+    return sum(EVIDENCE_WEIGHTS[name] * value for name, value in signals(candidate, text).items())
 
-    Ties are broken by position (older first) so results are deterministic.
+
+def explain(candidate: Candidate, text: str) -> dict[str, float]:
+    """The signals behind one hit's score, as the score contract above combines them: each signal, the raw BM25
+    and the evidence they add up to."""
+    return {**signals(candidate, text), "bm25": candidate.bm25 or 0.0, "evidence": evidence(candidate, text)}
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def calibrated(evidence_value: float, best: float | None) -> float:
+    """The score in ``[0, 1]`` of a hit with this evidence, given the evidence of the search's best hit
+    (``None`` to judge the hit on its own)."""
+    if best is None:
+        intercept, slope = ABSOLUTE_CALIBRATION
+        return _sigmoid(intercept + slope * evidence_value)
+    intercept, slope, behind = CALIBRATION
+    return _sigmoid(intercept + slope * evidence_value + behind * (evidence_value - best))
+
+
+def rank(candidates: Iterable[Candidate], texts: dict[int, str], top_k: int, rerank: bool) -> list[tuple[int, float]]:
+    """Order candidates by the score contract; returns ``(position, score)`` best first, at most ``top_k``, with at
+    most one memory per turn (its best). Ties are broken by position (older first) so results are deterministic.
     """
-    scored = sorted(
-        (
-            (fused_score(c.cosine, c.bm25, c.speaker_named, c.date_match, detail(texts[c.position])), c.position)
-            for c in candidates
-        ),
-        key=lambda s: (-s[0], s[1]),
-    )
-    if rerank:
-        q_terms = query_terms(query)
-        head = scored[: max(top_k * 4, 40)]
-        scored = sorted(
-            ((reranked_score(score, coverage(q_terms, texts[pos])), pos) for score, pos in head),
-            key=lambda s: (-s[0], s[1]),
-        )
-    return [(pos, min(1.0, max(0.0, score))) for score, pos in scored[:top_k]]
+    best_of_turn: dict[object, tuple[float, int]] = {}
+    for c in candidates:
+        key = c.turn if c.turn is not None else c.position
+        scored = (-evidence(c, texts[c.position]), c.position)
+        if key not in best_of_turn or scored < best_of_turn[key]:
+            best_of_turn[key] = scored
+    ordered = sorted(best_of_turn.values())[:top_k]
+    best = -ordered[0][0] if ordered and rerank else None
+    return [(position, calibrated(-negative, best)) for negative, position in ordered]

@@ -19,7 +19,7 @@ except ImportError as e:  # pragma: no cover - exercised in a subprocess without
 from langchain_core.messages import AIMessage, HumanMessage
 from pydantic import ConfigDict, Field, field_validator
 
-from memory_plugin import Scope, binding
+from memory_plugin import DEFAULT_MIN_SCORE, Scope, binding
 from memory_plugin.models import every_page
 from memory_plugin.validation import MAX_LIMIT
 
@@ -62,7 +62,7 @@ class MemoryPluginMemory(BaseMemory):
     input_key: str | None = None
     output_key: str | None = None
     top_k: int = 5
-    min_score: float = 0.0
+    min_score: float = DEFAULT_MIN_SCORE
     memory_types: str | Sequence[str] | None = None
     formatter: MemoryFormatter = Field(default=format_memories, exclude=True)
     sync: bool = True

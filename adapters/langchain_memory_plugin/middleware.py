@@ -10,7 +10,7 @@ from langchain.agents.middleware.types import ModelCallResult, PrivateStateAttr
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from memory_plugin import Scope, SearchHit, binding
+from memory_plugin import DEFAULT_MIN_SCORE, Scope, SearchHit, binding
 from memory_plugin.models import Metadata
 from memory_plugin.scope import SegmentValue
 
@@ -123,7 +123,7 @@ class MemoryMiddleware(AgentMiddleware[MemoryState, Any]):
         context_keys: Mapping[str, str] | None = None,
         read_scope: Mapping[str, SegmentValue] = binding.DEFAULT_READ_SCOPE,
         top_k: int = 5,
-        min_score: float = 0.0,
+        min_score: float = DEFAULT_MIN_SCORE,
         memory_types: str | Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,
         rerank: bool = True,

@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, field_validator, model_validator
 
-from memory_plugin import InvalidArgumentError, Scope, SearchHit
+from memory_plugin import DEFAULT_MIN_SCORE, InvalidArgumentError, Scope, SearchHit
 from memory_plugin.binding import RecallOptions, recall_query, store_views
 
 from . import _recall
@@ -86,7 +86,7 @@ class MemoryRetriever(BaseRetriever):
     store: StoreField
     scope: Scope
     top_k: int = 5
-    min_score: float = 0.0
+    min_score: float = DEFAULT_MIN_SCORE
     memory_types: str | Sequence[str] | None = None
     filters: Mapping[str, Any] | None = None
     rerank: bool = True

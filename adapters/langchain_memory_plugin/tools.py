@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from langchain.tools import ToolRuntime
 from langchain_core.tools import BaseTool, InjectedToolArg, StructuredTool
 
-from memory_plugin import InvalidArgumentError, MemoryNotFoundError, Scope, SearchHit, binding
+from memory_plugin import DEFAULT_MIN_SCORE, InvalidArgumentError, MemoryNotFoundError, Scope, SearchHit, binding
 from memory_plugin.models import AddResult, Metadata
 from memory_plugin.scope import SegmentValue
 
@@ -99,7 +99,7 @@ def create_memory_tools(
     context_keys: Mapping[str, str] | None = None,
     search_scope: Mapping[str, SegmentValue] = binding.DEFAULT_READ_SCOPE,
     top_k: int = 5,
-    min_score: float = 0.0,
+    min_score: float = DEFAULT_MIN_SCORE,
     memory_types: str | Sequence[str] | None = None,
     metadata: Metadata | None = None,
 ) -> list[BaseTool]:

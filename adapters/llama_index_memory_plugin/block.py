@@ -10,7 +10,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
-from memory_plugin import AsyncMemoryStore, MemoryStore, Scope
+from memory_plugin import DEFAULT_MIN_SCORE, AsyncMemoryStore, MemoryStore, Scope
 from memory_plugin.models import MetadataValue
 
 from ._calls import arun
@@ -71,7 +71,7 @@ class MemoryPluginBlock(BaseMemoryBlock[str]):
         *,
         recall_scope: Scope | Mapping[str, Any] | None = None,
         top_k: int = 5,
-        min_score: float = 0.0,
+        min_score: float = DEFAULT_MIN_SCORE,
         rerank: bool = True,
         memory_types: str | Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,

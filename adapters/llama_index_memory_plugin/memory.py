@@ -11,7 +11,7 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.utils import get_tokenizer
 
-from memory_plugin import AsyncMemoryStore, MemoryStore, Scope
+from memory_plugin import DEFAULT_MIN_SCORE, AsyncMemoryStore, MemoryStore, Scope
 from memory_plugin.models import MetadataValue
 
 from ._calls import Plan, StoreCall, arun, run
@@ -89,7 +89,7 @@ class MemoryPluginMemory(BaseMemory):
         *,
         recall_scope: Scope | Mapping[str, Any] | None = None,
         recall_top_k: int = 5,
-        min_score: float = 0.0,
+        min_score: float = DEFAULT_MIN_SCORE,
         rerank: bool = True,
         memory_types: str | Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,

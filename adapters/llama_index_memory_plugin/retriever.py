@@ -10,7 +10,7 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from memory_plugin import AsyncMemoryStore, MemoryStore, Scope, SearchHit
+from memory_plugin import DEFAULT_MIN_SCORE, AsyncMemoryStore, MemoryStore, Scope, SearchHit
 from memory_plugin.binding import store_views
 
 from ._calls import arun, run
@@ -47,7 +47,7 @@ class MemoryPluginRetriever(BaseRetriever):
         scope: Scope | Mapping[str, Any],
         *,
         top_k: int = 5,
-        min_score: float = 0.0,
+        min_score: float = DEFAULT_MIN_SCORE,
         rerank: bool = True,
         memory_types: str | Sequence[str] | None = None,
         filters: Mapping[str, Any] | None = None,

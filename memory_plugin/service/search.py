@@ -5,9 +5,10 @@ Vector candidates come from an exact scan of the record's embeddings when few me
 usual case: one user's memories), and from the Chroma index when many do. Chroma's filtered kNN costs time in
 proportion to the matching set (50-100 ms at 100k rows here), so the index is first asked without a filter for
 more results than needed, which the record then filters; only when too few survive is the filtered query used.
-Keyword candidates come from the record's full-text index (BM25), restricted to the scope. When the query names a
-period ("on 9 May, 2023"), the memories from around then are candidates too (when they are few enough to scan), so
-the ``date`` signal can lift a memory that neither retriever ranked high.
+Keyword candidates come from the record's full-text index (BM25), restricted to the scope; every candidate gets its
+BM25, whichever retriever found it, so that its score does not depend on the depth of the keyword pool. When the query
+names a period ("on 9 May, 2023"), the memories from around then are candidates too (when they are few enough to scan),
+so the ``date`` signal can lift a memory that neither retriever ranked high.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from ..filters import ReadFilter
 from ..models import Memory
 from ..query_time import Period, proximity, reach
-from ..retrieval import Candidate, names_speaker, query_terms, rank, terms
+from ..retrieval import ASSISTANT, Candidate, names_speaker, query_terms, rank, terms
 from ..retrieval import explain as explain_signals
 from ..settings import Settings
 from ..storage.base import RecordReader, RecordStore, Vector, VectorIndex
@@ -89,6 +90,14 @@ def _index_positions(
     return index.query(read.store_id, vector, pool, read)
 
 
+def _turn(memory: Memory) -> str | None:
+    """The message a turn memory was made from: memories of one turn are alternatives, of which a search returns
+    the best (see :class:`memory_plugin.TurnExtractor`)."""
+    if memory.memory_type != "message" or len(memory.source_message_ids) != 1:
+        return None
+    return memory.source_message_ids[0]
+
+
 def hybrid_search(
     record: RecordStore, index: VectorIndex, read: ReadFilter, query: str, vector: Vector, top_k: int, rerank: bool,
     settings: Settings, periods: Sequence[Period] = (), explain: bool = False,
@@ -112,8 +121,10 @@ def hybrid_search(
     with record.read() as reader:
         if periods:
             cosines.update(_around_periods(reader, read, periods, vector, pool, max(limit, 1)))
-        lexical = reader.keyword(read, search_terms(query), lexical_pool)
+        wanted_terms = search_terms(query)
+        lexical = reader.keyword(read, wanted_terms, lexical_pool)
         rows = reader.rows(read, set(cosines) | set(lexical))
+        lexical.update(reader.keyword_of(read, wanted_terms, [p for p in rows if p not in lexical]))
     candidates = []
     words = set(terms(query))
     for position, row in rows.items():
@@ -127,13 +138,15 @@ def hybrid_search(
                 lexical.get(position),
                 names_speaker(words, row.memory.speaker),
                 proximity(row.memory.event_time.timestamp(), periods),
+                row.memory.speaker == ASSISTANT,
+                _turn(row.memory),
             )
         )
     texts = {p: r.memory.text for p, r in rows.items()}
-    ranked = rank(candidates, texts, query, top_k, rerank)
+    ranked = rank(candidates, texts, top_k, rerank)
     hits = [(rows[p].memory, score) for p, score in ranked]
     if not explain:
         return SearchOutcome(hits, len(candidates))
     by_position = {c.position: c for c in candidates}
-    signals = [{**explain_signals(by_position[p], texts[p], query, rerank), "score": s} for p, s in ranked]
+    signals = [{**explain_signals(by_position[p], texts[p]), "score": s} for p, s in ranked]
     return SearchOutcome(hits, len(candidates), signals)

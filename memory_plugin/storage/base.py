@@ -192,6 +192,10 @@ class RecordReader(Protocol):
         """BM25 (positive, larger is better) of the ``k`` best memories allowed by ``read`` matching any term."""
         ...
 
+    def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
+        """BM25 of those of ``positions`` (allowed by ``read``) that match any term; the others are left out."""
+        ...
+
     def inside(self, read: ReadFilter, positions: Collection[int]) -> set[int]:
         """Which of ``positions`` ``read`` allows."""
         ...

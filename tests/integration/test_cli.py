@@ -34,7 +34,7 @@ def test_add_search_list_messages_requests_stores(tmp_path: Path, capsys: pytest
         "--message",
         "user:I like green tea",
         "--message",
-        "assistant:Noted",
+        "assistant:Green tea it is",
         "--metadata",
         "n=1",
     )
@@ -57,7 +57,7 @@ def test_add_search_list_messages_requests_stores(tmp_path: Path, capsys: pytest
     code, out, _ = run(capsys, "--path", path, "list", "--store", "s", "--scope", "app/*/*/*", "--limit", "2")
     assert "next cursor:" in out and "I like green tea" in out
     code, out, _ = run(capsys, "--path", path, "--json", "messages", "--store", "s", "--scope", scope)
-    assert [m["content"] for m in json.loads(out)["items"]] == ["I like green tea", "Noted"]
+    assert [m["content"] for m in json.loads(out)["items"]] == ["I like green tea", "Green tea it is"]
     code, out, _ = run(
         capsys, "--path", path, "requests", "--store", "s", "--scope", "app/*/*/*", "--operation", "AddMemories"
     )
@@ -112,7 +112,7 @@ def test_get_update_history_delete_match_the_api(tmp_path: Path, capsys: pytest.
 def test_delete_all_needs_yes_and_one_tenant(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for tenant in ("user-1", "user-2"):
         cli_json(
-            capsys, tmp_path, "add", "--store", "s", "--scope", f"app/{tenant}/bot/r", "--message", "user:hi there"
+            capsys, tmp_path, "add", "--store", "s", "--scope", f"app/{tenant}/bot/r", "--message", "user:I like tea"
         )
     code, error = cli_json(capsys, tmp_path, "delete-all", "--store", "s", "--scope", "app/user-1/*/*")
     assert code == 2 and error["error"]["field"] == "--yes"

@@ -45,14 +45,14 @@ def test_add_messages_keeps_raw_turns_and_makes_one_memory_per_turn(api: Any) ->
         messages=[
             turn("system", "You are helpful"),
             turn("user", "I like coffee", name="Ann", metadata={"turn": 1}),
-            turn("assistant", "Noted", timestamp=stamp + timedelta(minutes=1)),
+            turn("assistant", "Coffee it is", timestamp=stamp + timedelta(minutes=1)),
             turn("tool", "lookup result"),
         ],
         metadata={"source": "chat"},
         timestamp=stamp,
     )
     assert not result.pending and result.request_id.startswith("req_")
-    assert [m.text for m in result.memories] == ["I like coffee", "Noted"]
+    assert [m.text for m in result.memories] == ["I like coffee", "Coffee it is"]
     assert all(m.memory_type == "message" and m.scope == SCOPE for m in result.memories)
     assert result.memories[0].metadata == {"source": "chat", "turn": 1}
     assert result.memories[0].event_time == stamp
@@ -62,7 +62,7 @@ def test_add_messages_keeps_raw_turns_and_makes_one_memory_per_turn(api: Any) ->
     assert [(m.role, m.content) for m in messages] == [
         ("system", "You are helpful"),
         ("user", "I like coffee"),
-        ("assistant", "Noted"),
+        ("assistant", "Coffee it is"),
         ("tool", "lookup result"),
     ]
     assert messages[1].name == "Ann" and messages[1].metadata == {"source": "chat", "turn": 1}
@@ -261,11 +261,12 @@ def test_audit_records_successes_and_failures(api: Any) -> None:
 
 
 def test_background_extraction_finishes_after_flush(api: Any) -> None:
-    result = api.add(SCOPE, messages=[turn("user", "I moved to Porto"), turn("assistant", "Nice")], sync=False)
+    said = [turn("user", "I moved to Porto"), turn("assistant", "Porto is lovely")]
+    result = api.add(SCOPE, messages=said, sync=False)
     assert result.pending and result.memories == [] and len(result.message_ids) == 2
-    assert [m.content for m in api.messages(SCOPE).items] == ["I moved to Porto", "Nice"]
+    assert [m.content for m in api.messages(SCOPE).items] == ["I moved to Porto", "Porto is lovely"]
     assert api.flush(timeout=30) is True
-    assert {m.text for m in everything(api)} == {"I moved to Porto", "Nice"}
+    assert {m.text for m in everything(api)} == {"I moved to Porto", "Porto is lovely"}
     text_result = api.add(SCOPE, text="Works as a nurse", sync=False)
     assert text_result.pending
     api.flush()
@@ -363,12 +364,12 @@ def test_turns_keep_their_speaker_and_are_found_by_the_question_they_answer(api:
 
 
 def test_clear_messages_empties_one_run_and_keeps_memories(api: Any) -> None:
-    api.add(SCOPE, messages=[turn("user", "I like tea"), turn("assistant", "Noted")])
+    api.add(SCOPE, messages=[turn("user", "I like tea"), turn("assistant", "Tea it is")])
     api.add(OTHER_RUN, messages=[turn("user", "elsewhere")])
     assert api.clear_messages(SCOPE) == 2
     assert api.messages(SCOPE).items == []
     assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
-    assert {m.text for m in everything(api)} == {"I like tea", "Noted", "elsewhere"}
+    assert {m.text for m in everything(api)} == {"I like tea", "Tea it is", "elsewhere"}
     with pytest.raises(InvalidScopeError, match="clear_messages needs a concrete id"):
         api.clear_messages(SCOPE.with_(run_id="*"))
     assert [m.content for m in api.messages(OTHER_RUN).items] == ["elsewhere"]
@@ -377,7 +378,7 @@ def test_clear_messages_empties_one_run_and_keeps_memories(api: Any) -> None:
 
 
 def test_scopes_stats_and_activity_summarise_a_read_scope(api: Any) -> None:
-    api.add(SCOPE, messages=[turn("user", "tea please"), turn("assistant", "Noted")])
+    api.add(SCOPE, messages=[turn("user", "tea please"), turn("assistant", "Green tea it is")])
     api.add(OTHER_RUN, text="a fact of run two")
     api.add(OTHER_TENANT, text="another user's fact", metadata={"kind": "x"})
     everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")

@@ -33,7 +33,9 @@ EVERYONE = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
 
 def test_delete_all_forgets_one_tenant_and_nothing_else(api: Any) -> None:
     kept = api.add(OTHER_TENANT, text="user two likes jazz").memories[0]
-    mine = api.add(SCOPE, messages=[turn("user", "my secret is the blue door"), turn("assistant", "Noted")])
+    mine = api.add(
+        SCOPE, messages=[turn("user", "my secret is the blue door"), turn("assistant", "The blue door, got it")]
+    )
     updated = api.update(SCOPE, mine.memories[0].id, text="my secret is the red door")
     api.add(SCOPE.with_(run_id="session-002"), text="another run of mine", sync=True)
     api.add(SCOPE.with_(run_id="session-003"), messages=[turn("user", "queued for later")], sync=False)

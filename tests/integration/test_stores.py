@@ -112,7 +112,7 @@ def test_failing_embedder_writes_nothing(client: MemoryClient) -> None:
 
     store = client.create_memory_store("s", embedder=Embedder(broken, name="broken", dimension=256))
     with pytest.raises(EmbeddingError, match="embedding service down"):
-        store.add(SCOPE, messages=[turn("user", "hello"), turn("assistant", "hi")])
+        store.add(SCOPE, messages=[turn("user", "I like tea"), turn("assistant", "Tea it is")])
     assert store.messages(SCOPE).items == []
     assert [(r.operation, r.outcome) for r in store.requests(SCOPE).items] == [
         ("ListMessages", "ok"),

@@ -181,7 +181,7 @@ def test_round_trip_on_a_real_store(client: MemoryClient) -> None:
         "labels",
         "memory_info",
     }
-    assert top["memory_info"]["text"] == "Who won the final match? The red team won the match"
+    assert top["memory_info"]["text"] == "The red team won the match"  # what the turn states, without its question
     assert top["memory_type"] == "sys_event_v1"  # our "message", under the name the request used
     assert (top["user_id"], top["assistant_id"], top["session_id"], top["group_id"]) == (["user1"], ["bot"], "s1", "g1")
     assert top["time"] == 1_780_000_000_123 and top["memory_info"]["metadata"] == {"group_id": "g1", "kb_id": 1}
@@ -193,15 +193,13 @@ def test_round_trip_on_a_real_store(client: MemoryClient) -> None:
         return sorted(item["memory_info"]["text"] for item in search_response(found, hits)["data"]["result_list"])
 
     assert ids(group_id="g2") == ["Nothing about sports here"]
-    assert ids(primary_key="kb_id=1") == ["Who won the final match? The red team won the match"]
+    assert ids(primary_key="kb_id=1") == ["The red team won the match"]
     assert ids(primary_key=["kb_id=1", "kb_id=2"], group_id=["g2"]) == ["Nothing about sports here"]
     assert ids(user_id=["user1", "user2"], memory_type="sys_profile_v1") == [
         "Nothing about sports here",
         "The blue team won the match",
     ]
-    assert ids(start_time=1_780_000_000_000, end_time=1_780_000_000_200) == [
-        "Who won the final match? The red team won the match"
-    ]
+    assert ids(start_time=1_780_000_000_000, end_time=1_780_000_000_200) == ["The red team won the match"]
     narrowed = dataclasses.replace(search, scope=search.scope.with_(tenant_id="user2"))  # as authorize() would
     hits = store.search(narrowed.scope, narrowed.query, **narrowed.search_kwargs())
     assert [h.memory.text for h in hits] == ["The blue team won the match"]

@@ -5,14 +5,13 @@ from hypothesis import strategies as st
 
 from memory_plugin.retrieval import (
     Candidate,
-    coverage,
+    calibrated,
     detail,
-    fused_score,
+    evidence,
     index_text,
     match_expression,
     query_terms,
     rank,
-    reranked_score,
     terms,
 )
 
@@ -54,31 +53,59 @@ def test_index_text_is_space_joined_terms() -> None:
 @given(
     cosine=st.floats(-1, 1),
     bm25=st.one_of(st.none(), st.floats(0, 1e6)),
-    share=st.floats(0, 1),
     named=st.booleans(),
     date_match=st.floats(0, 1),
+    by_assistant=st.booleans(),
     text=st.text(max_size=2000),
+    behind=st.floats(0, 50),
 )
 def test_scores_stay_in_unit_interval(
-    cosine: float, bm25: float | None, share: float, named: bool, date_match: float, text: str
+    cosine: float, bm25: float | None, named: bool, date_match: float, by_assistant: bool, text: str, behind: float
 ) -> None:
-    fused = fused_score(cosine, bm25, named, date_match, detail(text))
-    assert 0.0 <= fused <= 1.0
-    assert 0.0 <= reranked_score(fused, share) <= 1.0
+    value = evidence(Candidate(1, cosine, bm25, named, date_match, by_assistant), text)
+    assert 0.0 <= calibrated(value, None) <= 1.0
+    assert 0.0 <= calibrated(value, value + behind) <= 1.0
 
 
 def test_rank_orders_best_first_and_breaks_ties_by_position() -> None:
     candidates = [Candidate(1, 0.2, None), Candidate(2, 0.9, None), Candidate(3, 0.2, None)]
     texts = {1: "a", 2: "b", 3: "c"}
-    assert [p for p, _ in rank(candidates, texts, "zzz", 3, rerank=False)] == [2, 1, 3]
-    assert len(rank(candidates, texts, "zzz", 2, rerank=True)) == 2
+    assert [p for p, _ in rank(candidates, texts, 3, rerank=False)] == [2, 1, 3]
+    assert [p for p, _ in rank(candidates, texts, 2, rerank=True)] == [2, 1]
 
 
-def test_rerank_prefers_memories_that_contain_the_query_terms() -> None:
-    candidates = [Candidate(1, 0.50, None), Candidate(2, 0.48, None)]
-    texts = {1: "something unrelated", 2: "the user drinks coffee"}
-    assert rank(candidates, texts, "coffee drinks", 1, rerank=True)[0][0] == 2
-    assert coverage(["coffee", "drinks"], "I drink coffee") == 1.0
+def test_scores_fall_with_rank_with_or_without_rerank() -> None:
+    candidates = [Candidate(p, cosine, None) for p, cosine in enumerate([0.7, 0.5, 0.3, 0.1])]
+    texts = dict.fromkeys(range(4), "I adopted a puppy named Max last week.")
+    for rerank in (True, False):
+        scores = [score for _, score in rank(candidates, texts, 4, rerank)]
+        assert scores == sorted(scores, reverse=True) and len(set(scores)) == 4
+
+
+def test_a_turn_is_returned_once_by_its_best_memory() -> None:
+    candidates = [
+        Candidate(1, 0.4, None, turn="msg_1"),
+        Candidate(2, 0.8, None, turn="msg_1"),
+        Candidate(3, 0.6, None, turn="msg_2"),
+        Candidate(4, 0.5, None),
+        Candidate(5, 0.5, None),
+    ]
+    texts = dict.fromkeys(range(1, 6), "I have a severe nut allergy.")
+    assert [p for p, _ in rank(candidates, texts, 10, rerank=True)] == [2, 3, 4, 5]
+
+
+def test_what_the_user_said_outranks_what_the_assistant_said() -> None:
+    text = "Thai curries often use peanuts."
+    user, assistant = Candidate(1, 0.5, 3.0), Candidate(2, 0.5, 3.0, by_assistant=True)
+    assert evidence(user, text) > evidence(assistant, text)
+
+
+def test_a_shared_word_does_not_drown_a_closer_meaning() -> None:
+    # "What Thai dishes should I try?": the allergy shares no word; an assistant-free chat line shares "Thai".
+    allergy = Candidate(1, 0.45, None)
+    chat = Candidate(2, 0.2, 4.0)
+    texts = {1: "I have a severe nut allergy.", 2: "We talked about Thai boxing."}
+    assert [p for p, _ in rank([chat, allergy], texts, 2, rerank=True)] == [1, 2]
 
 
 def test_index_and_embedding_inputs_carry_speaker_and_context() -> None:
@@ -92,19 +119,14 @@ def test_index_and_embedding_inputs_carry_speaker_and_context() -> None:
     assert not names_speaker(set(terms("anything")), None)
 
 
-def test_naming_the_speaker_lifts_the_score() -> None:
-    plain, named = fused_score(0.5, 3.0), fused_score(0.5, 3.0, speaker_named=True)
-    assert named > plain and named <= 1.0
+def test_naming_the_speaker_or_the_period_lifts_the_evidence() -> None:
+    text = "I went hiking."
+    plain = evidence(Candidate(1, 0.5, 3.0), text)
+    assert evidence(Candidate(1, 0.5, 3.0, speaker_named=True), text) > plain
+    assert evidence(Candidate(1, 0.5, 3.0, date_match=1.0), text) > plain
 
 
-def test_a_memory_from_the_period_the_query_names_ranks_higher() -> None:
-    same_day, other_day = fused_score(0.5, 3.0, date_match=1.0), fused_score(0.5, 3.0, date_match=0.0)
-    assert same_day > other_day and same_day <= 1.0
-
-
-def test_detail_favours_sentences_over_bare_replies_but_never_creates_relevance() -> None:
+def test_detail_favours_sentences_over_bare_replies() -> None:
     assert detail("") == 0.0 and detail("x" * 5000) == 1.0
     assert detail("Ok!") < detail("I adopted a puppy named Max last week.") < 1.0
-    short, long = fused_score(0.5, 3.0, detail_share=detail("Ok!")), fused_score(0.5, 3.0, detail_share=1.0)
-    assert long > short >= long / 2
-    assert fused_score(-0.2, None, detail_share=1.0) == 0.0
+    assert evidence(Candidate(1, 0.5, 3.0), "Ok!") < evidence(Candidate(1, 0.5, 3.0), "I adopted a puppy named Max.")

@@ -132,6 +132,17 @@ class PostgresReader:
     def keyword(self, read: ReadFilter, terms: Sequence[str], k: int) -> dict[int, float]:
         """BM25 of the ``k`` best keyword matches inside the filter, exactly as SQLite FTS5 scores them (see
         :mod:`.terms`): the whole table's statistics, the candidates from the GIN index on the stems."""
+        return self._bm25(read, terms, k)
+
+    def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
+        """BM25 of those of ``positions`` (inside the filter) that match any term, scored as :meth:`keyword`."""
+        if not positions:
+            return {}
+        return self._bm25(read, terms, len(positions), sorted(positions))
+
+    def _bm25(
+        self, read: ReadFilter, terms: Sequence[str], k: int, positions: list[int] | None = None
+    ) -> dict[int, float]:
         stems = query_stems(terms)
         if not stems:
             return {}
@@ -148,14 +159,15 @@ class PostgresReader:
         weights = [idf(documents, holding.get(stem, 0)) for stem in stems]
         average = float(tokens) / float(documents)
         where, params = memory_sql(read)
+        among, among_params = ("", []) if positions is None else (" AND m.seq = ANY(%s)", [positions])
         # Each factor as fts5_aux.c computes it: idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * D / avgdl)).
         rows = self._all(
             "SELECT m.seq, sum(q.idf * ((f.tf * %s) / (f.tf + %s * (%s + %s * m.length / %s)))) AS score"
             " FROM memories m CROSS JOIN unnest(%s::text[], %s::float8[]) AS q(term, idf)"
             " CROSS JOIN LATERAL (SELECT m.term_counts[array_position(m.terms, q.term)]::float8 AS tf) AS f"
-            f" WHERE m.terms && %s::text[] AND f.tf IS NOT NULL AND {where}"
+            f" WHERE m.terms && %s::text[] AND f.tf IS NOT NULL AND {where}{among}"
             " GROUP BY m.seq ORDER BY score DESC, m.seq LIMIT %s",
-            [K1 + 1.0, K1, 1 - B, B, average, stems, weights, stems, *params, k],
+            [K1 + 1.0, K1, 1 - B, B, average, stems, weights, stems, *params, *among_params, k],
         )
         return {int(r["seq"]): float(r["score"]) for r in rows}
 

@@ -45,6 +45,15 @@ def _best(scores: np.ndarray, positions: list[int], n: int) -> dict[int, float]:
     return {positions[i]: float(scores[i]) for i in keep}
 
 
+def _match(read: ReadFilter, terms: Sequence[str]) -> str | None:
+    """The full-text ``MATCH`` expression of any of ``terms`` inside the read scope; ``None`` without terms."""
+    expression = match_expression(terms)
+    if expression is None:
+        return None
+    restriction = scope_match(read)
+    return expression if restriction is None else f"({expression}) AND {restriction}"
+
+
 def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
@@ -158,11 +167,9 @@ class SqliteReader:
         (joining every match to its row cost as much as the search itself) and its answer filtered by the record;
         only when too few survive is the joined query used. The index itself restricts matches to the scope's
         tenants, agents and runs (tokens indexed with each memory), so BM25 ranks only memories inside the scope."""
-        expression = match_expression(terms)
-        if expression is None:
+        match = _match(read, terms)
+        if match is None:
             return {}
-        restriction = scope_match(read)
-        match = expression if restriction is None else f"({expression}) AND {restriction}"
         wanted = k * _OVER_FETCH
         found = self._conn.execute(
             f"SELECT rowid, -bm25(memories_fts, {_BM25_WEIGHTS}) FROM memories_fts WHERE memories_fts MATCH ?"
@@ -181,6 +188,21 @@ class SqliteReader:
             [match, *params, k],
         ).fetchall()
         return {int(seq): float(score) for seq, score in rows}
+
+    def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
+        """BM25 of those of ``positions`` that match any term. One lookup per position: the full-text index seeks
+        each term's postings to that row (``rowid IN (...)`` would walk every match of the terms instead), and BM25
+        takes its statistics from the whole index, so a score is the same as :meth:`keyword` gives."""
+        expression = match_expression(terms)
+        if expression is None:
+            return {}
+        found: dict[int, float] = {}
+        sql = f"SELECT -bm25(memories_fts, {_BM25_WEIGHTS}) FROM memories_fts WHERE memories_fts MATCH ? AND rowid = ?"
+        for position in sorted(positions):
+            row = self._conn.execute(sql, [expression, position]).fetchone()
+            if row is not None:
+                found[position] = float(row[0])
+        return found
 
     def _select_inside(self, columns: str, read: ReadFilter, positions: Collection[int]) -> Iterator[sqlite3.Row]:
         """``columns`` of the rows at ``positions`` that are inside the filter. ``NOT INDEXED`` keeps SQLite on

@@ -31,7 +31,9 @@ def test_demo_recalls_across_sessions_and_never_across_users(
     assert example.main(["--demo", "--path", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     friday, bob = out.split("== alice, session 'friday'")[1].split("== bob, session 'monday'")
-    assert "[recalled] I'm allergic to peanuts" in friday and "[recalled] Hi! I'm Alice. I live in Lisbon" in friday
+    recalled = [line for line in friday.splitlines() if "[recalled]" in line]
+    assert any("I'm allergic to peanuts" in line for line in recalled)
+    assert any("I live in Lisbon" in line for line in recalled)
     assert "From our earlier chats I remember:" in friday
     assert "[recalled]" not in bob and "I don't know anything about you yet." in bob
     assert "4 messages kept for alice's monday session" in out

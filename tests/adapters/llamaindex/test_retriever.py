@@ -28,7 +28,9 @@ def remembered(real_store: MemoryStore) -> MemoryStore:
 
 
 def test_nodes_carry_text_score_and_where_the_memory_comes_from(remembered: MemoryStore) -> None:
-    nodes = MemoryPluginRetriever(remembered, TENANT_WIDE, top_k=2).retrieve("What coffee does the user drink?")
+    nodes = MemoryPluginRetriever(remembered, TENANT_WIDE, top_k=2, min_score=0.0).retrieve(
+        "What coffee does the user drink?"
+    )
     assert all(isinstance(n, NodeWithScore) for n in nodes) and len(nodes) == 2
     best = nodes[0]
     assert best.node.get_content() == "I drink espresso every morning."
@@ -45,9 +47,10 @@ def test_nodes_carry_text_score_and_where_the_memory_comes_from(remembered: Memo
 
 
 def test_never_returns_another_tenants_memories(remembered: MemoryStore) -> None:
-    mine = MemoryPluginRetriever(remembered, TENANT_WIDE, top_k=10).retrieve("green tea or coffee?")
+    mine = MemoryPluginRetriever(remembered, TENANT_WIDE, top_k=10, min_score=0.0).retrieve("green tea or coffee?")
     assert {n.node.metadata["tenant_id"] for n in mine} == {"user-001"}
-    both = MemoryPluginRetriever(remembered, SCOPE.with_(tenant_id=("user-001", "user-002"), agent_id="*", run_id="*"))
+    both_tenants = SCOPE.with_(tenant_id=("user-001", "user-002"), agent_id="*", run_id="*")
+    both = MemoryPluginRetriever(remembered, both_tenants, min_score=0.0)  # every hit, however loose
     assert {n.node.metadata["tenant_id"] for n in both.retrieve("green tea or coffee?")} == {"user-001", "user-002"}
 
 

@@ -1,0 +1,47 @@
+"""Search through the public API with embeddings chosen by the test: every candidate's signals are counted,
+whichever retriever found it, and a turn is returned once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from memory_plugin import Embedder, MemoryClient, Scope
+from tests.conftest import turn
+
+SCOPE = Scope(app_id="app", tenant_id="ann", agent_id="assistant", run_id="monday")
+QUERY = "apple"
+
+
+def chosen_vectors(texts: list[str]) -> list[list[float]]:
+    """The query and the texts mentioning cream point one way, everything else another."""
+    near, far = np.eye(8)[0], np.eye(8)[1]
+    return [(near if (t == QUERY or "cream" in t) else far).tolist() for t in texts]
+
+
+def test_a_candidate_found_by_meaning_keeps_its_keyword_match(tmp_path: Path) -> None:
+    embedder = Embedder(chosen_vectors, name="chosen-8", dimension=8)
+    with MemoryClient(path=tmp_path, embedder=embedder) as client:
+        store = client.create_memory_store("s")
+        # Enough strong keyword matches to fill the keyword pool, all far in meaning.
+        for number in range(80):
+            store.add(SCOPE, text=f"apple apple apple orchard {number}")
+        # Two memories close in meaning, the same length; only one shares a word with the query.
+        kiwi = store.add(SCOPE, text="a tart of peach with cream and sugar crust").memories[0]
+        apple = store.add(SCOPE, text="a tart of apple with cream and sugar crust").memories[0]
+        for rerank in (True, False):
+            hits = store.search(SCOPE, QUERY, top_k=2, rerank=rerank)
+            assert [h.memory.id for h in hits] == [apple.id, kiwi.id], rerank
+
+
+def test_a_turn_said_in_several_sentences_is_returned_once(tmp_path: Path, fake_embedder: Embedder) -> None:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        store = client.create_memory_store("s")
+        said = "I'm planning a trip to Rome next month. I have a severe nut allergy. My sister comes along."
+        memories = store.add(SCOPE, messages=[turn("user", said)]).memories
+        store.add(SCOPE, messages=[turn("user", "I went to Rome with a nut seller.")])
+        hits = store.search(SCOPE, "Rome nut allergy trip", top_k=10)
+    assert len(memories) == 4 and len({m.source_message_ids[0] for m in memories}) == 1
+    sources = [h.memory.source_message_ids[0] for h in hits]
+    assert len(hits) == 2 and len(set(sources)) == 2
