@@ -30,8 +30,9 @@ export async function render(main, ctx) {
   });
   replace(main, h("h1", {}, `Search ${ctx.store || "(no store chosen)"}`),
     h("p", { class: "muted" }, "Each hit shows the signals its score is made of: semantic (embedding similarity), "
-      + "lexical (full-text match), speaker, date, detail (how much the text says), fused (them combined) and, "
-      + "with rerank, coverage (share of the query's words found)."), form, out);
+      + "lexical (full-text match), speaker (the query names who said it), date (it is from a period the query "
+      + "names), detail (how much the text says), assistant (the assistant said it), and evidence, their weighted "
+      + "sum; the score is the evidence calibrated into an estimate of relevance from 0 to 1."), form, out);
 }
 
 function hits(ctx, results) {
@@ -48,7 +49,10 @@ function hits(ctx, results) {
 }
 
 // Signals not in [0, 1], shown without a bar.
-const UNBOUNDED = { bm25: "the raw full-text score; lexical is it squashed into 0–1" };
+const UNBOUNDED = {
+  bm25: "the raw full-text score; lexical is it squashed into 0–1",
+  evidence: "the signals' weighted sum (a logit); the score is it calibrated into 0–1",
+};
 
 /** The signals behind a score as a small table, with bars for those in [0, 1] (see memory_plugin/retrieval.py). */
 function signals(values) {
