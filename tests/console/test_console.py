@@ -28,13 +28,13 @@ def server(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Iter
         client = server.client()
         store = client.create_memory_store(STORE, description="what the support agent remembers")
         for tenant, turns, fact, topic in (
-            ("alice", ["I moved to Lisbon last spring", "Lisbon is lovely; do you ride tram 28?"],
+            ("alice", ["I moved to Lisbon last spring", "Lisbon is lovely, and tram 28 is worth a ride"],
              "Alice is allergic to peanuts", "health"),
-            ("bob", ["I play the cello in a small orchestra", "What are you rehearsing?"],
+            ("bob", ["I play the cello in a small orchestra", "A small orchestra is a fine place to play"],
              "Bob's orchestra rehearses on Thursdays", "music"),
-            ("carol", ["My daughter starts school in September", "Exciting! Which school?"],
+            ("carol", ["My daughter starts school in September", "September is a good month to start school"],
              "Carol drives a green van", "car"),
-            ("dave", ["I collect vintage fountain pens", "Which is your favourite?"],
+            ("dave", ["I collect vintage fountain pens", "Fountain pens from the fifties write beautifully"],
              "Dave writes with a 1950s pen", "pens"),
         ):  # fmt: skip
             run = Scope(APP, tenant, "support-bot", "run-1")
@@ -95,7 +95,7 @@ def test_find_a_memory_see_its_history_edit_it_search_it_forget_the_tenant_and_a
     signals = {row.find_element(By.TAG_NAME, "th").text: float(row.find_element(By.CLASS_NAME, "num").text)
                for row in first_hit.find_elements(By.CSS_SELECTOR, ".signals tr")}  # fmt: skip
     assert {"semantic", "lexical", "score"} <= set(signals), results
-    assert all(0.0 <= value <= 1.0 for name, value in signals.items() if name != "bm25"), signals
+    assert all(0.0 <= value <= 1.0 for name, value in signals.items() if name not in ("bm25", "evidence")), signals
     assert f"score {signals['score']:.4f}" in first_hit.text  # the breakdown ends in the score shown
     console.screenshot("04-search-signals")
 
@@ -133,7 +133,7 @@ def test_scopes_lead_from_tenants_to_agents_to_runs_to_the_transcript(server: Ru
     console.wait_for("main tbody", "run-1")
     console.follow("run-1")
     transcript = console.wait_for(".transcript", "I play the cello in a small orchestra")
-    assert transcript.index("I play the cello") < transcript.index("What are you rehearsing?")
+    assert transcript.index("I play the cello") < transcript.index("A small orchestra is a fine place to play")
     assert "carol" not in transcript.lower()
     console.screenshot("07-transcript")
 
@@ -141,7 +141,8 @@ def test_scopes_lead_from_tenants_to_agents_to_runs_to_the_transcript(server: Ru
     console.follow("Memories of this run")
     console.follow("I play the cello in a small orchestra")
     sources = console.wait_for(".transcript", "I play the cello")
-    assert "user" in sources and "What are you rehearsing?" not in sources  # only the turn it was made from
+    reply = "A small orchestra is a fine place to play"
+    assert "user" in sources and reply not in sources  # only the turn it was made from
 
 
 def test_stores_show_counts_and_admin_keys_create_and_delete_them(server: RunningServer, console: Console) -> None:
