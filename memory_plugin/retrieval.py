@@ -33,10 +33,9 @@ top 10 hits; it prints leave-one-conversation-out and leave-one-topic-out figure
 
 :data:`DEFAULT_MIN_SCORE` is the threshold the framework adapters use by default, chosen to keep nearly every
 memory a query needs: of the wanted memories ranked in the top 5, it keeps at least 98% on LoCoMo and 97% on the
-first 160 PrefEval items as dealt. It drops only a small share of the other top-5 hits (10% on those PrefEval
-items, at most 22% on LoCoMo): a score falls with its rank within a search, and a wanted memory often ranks
-below others. ``benchmarks/locomo.py`` and
-``benchmarks/prefeval.py`` print both shares.
+PrefEval development items. It drops only a small share of the other top-5 hits (14% on PrefEval, at most 22% on
+LoCoMo): a score falls with its rank within a search, and a wanted memory often ranks below others.
+``benchmarks/locomo.py`` and ``benchmarks/prefeval.py`` print both shares.
 """
 
 from __future__ import annotations
