@@ -28,7 +28,7 @@ scaleout-demo: setup
 # no test tool downloads a browser of its own.
 browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
-		(apt-get update && apt-get install -y chromium chromium-driver)
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 
 test: setup browser
 	$(BIN)/python -m pytest -q
