@@ -24,6 +24,7 @@ from ..sqlite.rows import (
     row_request,
     row_store,
     scope_summaries,
+    store_stats,
 )
 from .connections import Connection
 from .sql import memory_sql, scope_sql
@@ -291,15 +292,7 @@ class PostgresReader:
             f" SELECT t.tenant_id FROM messages t WHERE {where}) AS u",
             params * 2,
         )
-        return StoreStats(
-            memories=sum(types.values()),
-            messages=counted(f"SELECT count(*) AS n FROM messages t WHERE {where}", params),
-            tenants=tenants,
-            memory_types=types,
-            pending_jobs=jobs.get("pending", 0),
-            running_jobs=jobs.get("running", 0),
-            failed_jobs=jobs.get("failed", 0),
-        )
+        return store_stats(types, jobs, counted(f"SELECT count(*) AS n FROM messages t WHERE {where}", params), tenants)
 
     def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
         params: list[Any] = [store_id, since]

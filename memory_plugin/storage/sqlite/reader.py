@@ -23,6 +23,7 @@ from .rows import (
     row_request,
     row_store,
     scope_summaries,
+    store_stats,
 )
 from .sql import memory_sql, scope_match, scope_sql
 
@@ -322,15 +323,7 @@ class SqliteReader:
             f" SELECT t.tenant_id FROM messages t WHERE {where})",
             params * 2,
         )
-        return StoreStats(
-            memories=sum(types.values()),
-            messages=counted(f"SELECT count(*) FROM messages t WHERE {where}", params),
-            tenants=tenants,
-            memory_types=types,
-            pending_jobs=jobs.get("pending", 0),
-            running_jobs=jobs.get("running", 0),
-            failed_jobs=jobs.get("failed", 0),
-        )
+        return store_stats(types, jobs, counted(f"SELECT count(*) FROM messages t WHERE {where}", params), tenants)
 
     def calls_since(self, store_id: int, scope: Scope, since: float) -> list[tuple[float, str, str, float]]:
         clauses, params = scope_sql(scope, "r")

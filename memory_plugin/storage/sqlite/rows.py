@@ -19,6 +19,7 @@ from ...models import (
     Metadata,
     RequestRecord,
     ScopeSummary,
+    StoreStats,
 )
 from ...scope import Scope
 from ..base import Job, MemoryRow, StoreRow
@@ -199,3 +200,16 @@ def scope_summaries(counted: Iterable[tuple[str, str, int, float | None]], limit
     for entry in chosen:
         entry["last_active"] = None if entry["last_active"] is None else to_datetime(entry["last_active"])
     return [ScopeSummary(**entry) for entry in chosen]
+
+
+def store_stats(types: dict[str, int], jobs: dict[str, int], messages: int, tenants: int) -> StoreStats:
+    """A scope's counts from its memories per type and its jobs per state, as either record counts them."""
+    return StoreStats(
+        memories=sum(types.values()),
+        messages=messages,
+        tenants=tenants,
+        memory_types=types,
+        pending_jobs=jobs.get("pending", 0),
+        running_jobs=jobs.get("running", 0),
+        failed_jobs=jobs.get("failed", 0),
+    )
