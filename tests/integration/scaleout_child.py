@@ -3,7 +3,8 @@
 
 ``write`` adds memories one after another and prints ``ack <memory id>`` (flushed) for each acknowledged one;
 ``extract`` queues one background extraction that never finishes here (its extractor sleeps), prints
-``ack queued`` and waits to be killed while the job is running."""
+``ack running`` once this process holds the job, and waits to be killed. (Acknowledging on queueing alone let the
+test's own process claim the job first on a loaded machine, and finish it before anyone saw it running.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from memory_plugin import MemoryClient, MemoryStoreExistsError, Settings
 from tests.conftest import SCOPE, make_fake_embedder, turn
 from tests.integration.crash_child import SlowExtractor
 
-LEASE_SECONDS = 1.0
+LEASE_SECONDS = 3.0  # long enough that a starved child still renews; short enough that hand-off is quick
 STORE = "shared"
 
 
@@ -33,7 +34,9 @@ def main(mode: str, database: str, index: str) -> None:
             print(f"ack {memory.id}", flush=True)
     elif mode == "extract":
         store.add(SCOPE, messages=[turn("user", "I keep bees"), turn("assistant", "Lovely")], sync=False)
-        print("ack queued", flush=True)
+        while not [job for job in store.extraction_status() if job.state == "running"]:
+            time.sleep(0.05)
+        print("ack running", flush=True)
         time.sleep(600)
 
 
