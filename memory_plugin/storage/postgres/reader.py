@@ -15,6 +15,7 @@ from ...filters import ReadFilter
 from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
+from ..bm25 import K1, B, idf, query_stems
 from ..sqlite.rows import (
     embedding_matrix,
     row_history,
@@ -28,7 +29,6 @@ from ..sqlite.rows import (
 )
 from .connections import Connection
 from .sql import memory_sql, scope_sql
-from .terms import K1, B, idf, query_stems
 
 _SCAN_BATCH = 5000
 # Columns of a memory row (the keyword bookkeeping stays in the record).

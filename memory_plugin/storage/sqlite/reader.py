@@ -13,6 +13,7 @@ from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, Scope
 from ...retrieval import match_expression
 from ...scope import Scope
 from ..base import IndexChange, MemoryRow, StoreRow, Vector
+from . import keywords
 from .matrix_feed import MatrixFeed
 from .rows import (
     embedding_matrix,
@@ -191,9 +192,15 @@ class SqliteReader:
         return {int(seq): float(score) for seq, score in rows}
 
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
-        """BM25 of those of ``positions`` that match any term. One lookup per position: the full-text index seeks
-        each term's postings to that row (``rowid IN (...)`` would walk every match of the terms instead), and BM25
-        takes its statistics from the whole index, so a score is the same as :meth:`keyword` gives."""
+        """BM25 of those of ``positions`` that match any term, the same score :meth:`keyword` gives: computed from
+        the full-text index's own statistics (:mod:`.keywords`), or, for a query with a term FTS5 reads as a
+        phrase, asked of FTS5 one row at a time."""
+        found = keywords.scores(self._conn, terms, positions)
+        return self._keyword_by_row(terms, positions) if found is None else found
+
+    def _keyword_by_row(self, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
+        """One lookup per position: the full-text index seeks each term's postings to that row (``rowid IN (...)``
+        would walk every match of the terms instead)."""
         expression = match_expression(terms)
         if expression is None:
             return {}

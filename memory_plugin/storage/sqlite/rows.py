@@ -3,6 +3,7 @@ same columns and encodings, and maps its rows here too)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -59,7 +60,14 @@ def embedding_matrix(blobs: list[bytes], dimension: int) -> np.ndarray:
 
 
 def row_scope(row: Row) -> Scope:
-    return Scope(app_id=row["app_id"], tenant_id=row["tenant_id"], agent_id=row["agent_id"], run_id=row["run_id"])
+    return stored_scope(row["app_id"], row["tenant_id"], row["agent_id"], row["run_id"])
+
+
+@functools.lru_cache(maxsize=4096)
+def stored_scope(app_id: str, tenant_id: str, agent_id: str, run_id: str) -> Scope:
+    """The scope of a stored row. Cached: a search reads about a hundred rows from a few scopes, and building a
+    Scope validates every segment."""
+    return Scope(app_id=app_id, tenant_id=tenant_id, agent_id=agent_id, run_id=run_id)
 
 
 def row_memory(row: Row) -> Memory:
