@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,16 +113,18 @@ class ServedProcess:
 
 
 def start_serve(
-    folder: Path, config: str = FAKE_STORES, host: str = "127.0.0.1", env: dict[str, str] | None = None
-) -> ServedProcess:
+    folder: Path, config: str = FAKE_STORES, host: str = "127.0.0.1", env: dict[str, str] | None = None,
+    options: Sequence[str] = (),
+) -> ServedProcess:  # fmt: skip
     """Start ``python -m memory_plugin serve`` on ``folder`` (from the repository, so ``config`` may name test
-    factories such as the fake embedder) and return at once; :func:`wait_ready` waits for it."""
+    factories such as the fake embedder) with more command-line ``options``, and return at once; :func:`wait_ready`
+    waits for it."""
     port = free_port()
     config_file = folder.parent / f"serve-{port}.toml"
     config_file.write_text(config)
     log = folder.parent / f"serve-{port}.log"
     command = [sys.executable, "-m", "memory_plugin", "serve", "--path", str(folder), "--host", host,
-               "--port", str(port), "--config", str(config_file)]  # fmt: skip
+               "--port", str(port), "--config", str(config_file), *options]  # fmt: skip
     with log.open("wb") as output:  # a file, not a pipe: nothing blocks the server when no one reads its log
         process = subprocess.Popen(
             command, cwd=REPOSITORY, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -15,6 +15,10 @@ The configuration file (``--config FILE``, TOML) is optional; every key has a de
     shutdown_grace_seconds = 30        # on SIGTERM: stop accepting, finish what runs, close the folder
     console = true                     # the web console at /console (`--no-console` turns it off)
 
+    [engine]                           # memory_plugin.Settings: every field, its default when left out
+    job_lease_seconds = 60             # a killed server's background job passes to another after this
+    vector_memory_limit = 200000       # memories held in memory for exact vector search
+
     [stores."*"]                       # every store without a section of its own
     embedder = "local"                 # all-MiniLM-L6-v2; or "package.module:factory"
     extractor = "turn"                 # one memory per turn, no LLM; or "package.module:factory"
@@ -35,13 +39,14 @@ import logging
 import signal
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidArgumentError
 from ..extraction import Extractor, TurnExtractor
 from ..service import MemoryService
+from ..settings import Settings
 from ..storage.sqlite.keys import SQLiteKeyStore
 from .app import ServerLimits, create_app
 
@@ -70,6 +75,7 @@ class ServerConfig:
     shutdown_grace_seconds: float = 30.0
     console: bool = True
     stores: Mapping[str, StoreSetupConfig] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
     database: str | None = None  # a PostgreSQL database (scaled out), with the Chroma server ``index``
     index: str | None = None
 
@@ -94,6 +100,18 @@ def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
     return value
 
 
+def _settings(section: Mapping[str, Any]) -> Settings:
+    """The ``[engine]`` section as :class:`~memory_plugin.Settings`; a wrong key or value names ``engine.<key>``."""
+    known = sorted(f.name for f in fields(Settings))
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise InvalidArgumentError(f"engine.{unknown[0]}", f"is not an engine setting; allowed: {known}")
+    try:
+        return Settings(**section)
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"engine.{e.field}", e.problem) from None
+
+
 def load_config(path: Path, file: Path | None = None, **options: Any) -> ServerConfig:
     """The server's configuration: defaults, then ``file`` (TOML), then ``options`` that are not ``None``.
 
@@ -106,9 +124,11 @@ def load_config(path: Path, file: Path | None = None, **options: Any) -> ServerC
             data = tomllib.loads(Path(file).read_text())
         except (OSError, tomllib.TOMLDecodeError) as e:
             raise InvalidArgumentError("--config", f"cannot read {file}: {e}") from None
-    unknown = sorted(set(data) - {"server", "stores"})
+    unknown = sorted(set(data) - {"server", "engine", "stores"})
     if unknown:
-        raise InvalidArgumentError(unknown[0], "is not a section of the server's configuration (server, stores)")
+        raise InvalidArgumentError(
+            unknown[0], "is not a section of the server's configuration (server, engine, stores)"
+        )
     server = data.get("server", {})
     known = {"host", "port", "keys", "max_body_bytes", "requests_per_second", "burst", "request_timeout_seconds",
              "shutdown_grace_seconds", "console"}  # fmt: skip
@@ -134,6 +154,7 @@ def load_config(path: Path, file: Path | None = None, **options: Any) -> ServerC
         ),
         shutdown_grace_seconds=_number(server, "shutdown_grace_seconds", float, 30.0),
         console=_flag(server, "console", True),
+        settings=_settings(data.get("engine", {})),
         stores=stores,
     )
     return replace(config, **{k: v for k, v in options.items() if v is not None})
@@ -182,13 +203,15 @@ def is_loopback(host: str) -> bool:
 def _open(config: ServerConfig) -> tuple[MemoryService, SQLiteKeyStore | PostgresKeyStore]:
     """The service and its access keys: a data folder with ``keys.db``, or a PostgreSQL database (keys in it)."""
     if config.database is None and config.index is None:
-        return MemoryService.embedded(config.path, setup=store_setup(config)), SQLiteKeyStore(config.keys_folder)
+        return MemoryService.embedded(config.path, config.settings, setup=store_setup(config)), SQLiteKeyStore(
+            config.keys_folder
+        )
     if config.database is None or config.index is None:
         missing = "--database" if config.database is None else "--index"
         raise InvalidArgumentError(missing, "a PostgreSQL database (--database) goes with a Chroma server (--index)")
     from ..storage.postgres.keys import PostgresKeyStore
 
-    service = MemoryService.scaled_out(config.database, config.index, setup=store_setup(config))
+    service = MemoryService.scaled_out(config.database, config.index, config.settings, setup=store_setup(config))
     return service, PostgresKeyStore(service.folder.record)  # type: ignore[arg-type]
 
 

@@ -39,7 +39,7 @@ from tests.integration.crash_child import make_position_embedder
 from tests.integration.scaleout_child import LEASE_SECONDS, STORE
 from tests.internals import catch_up_index, index_pending
 from tests.scaleout_harness import servers
-from tests.server_harness import RunningServer, serving_service
+from tests.server_harness import FAKE_STORES, RunningServer, ServedProcess, serving_service, start_serve, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 TENANT_WIDE = SCOPE.with_(agent_id="*", run_id="*")
@@ -324,3 +324,65 @@ def test_kill_9_during_extraction_hands_the_job_to_another_process(
         if child.poll() is None:
             os.kill(child.pid, signal.SIGKILL)
             child.wait()
+
+
+# Served processes of the scaled-out deployment: the fake embedder, and a short lease so that a killed server's job
+# passes on quickly. On the first server, the store "jobs" extracts with an extractor that never finishes, so its job
+# is running when the server is killed.
+LEASED = FAKE_STORES + "[engine]\njob_lease_seconds = 3.0\n"
+NEVER_FINISHES = (
+    LEASED + '[stores.jobs]\nembedder = "tests.conftest:make_fake_embedder"\n'
+    'extractor = "tests.integration.crash_child:SlowExtractor"\n'
+)
+
+
+def test_kill_9_of_a_memory_server_process_loses_nothing_and_its_job_finishes_on_another(
+    database: str, index: str, tmp_path: Path
+) -> None:
+    with PostgresKeyStore(database) as keys:
+        key, secret = keys.create("app-001", admin=True)
+    credentials = {"access_key_id": key.key_id, "access_key_secret": secret.reveal()}
+    options = ["--database", database, "--index", index]
+    first = start_serve(tmp_path / "first", NEVER_FINISHES, options=options)
+    second: ServedProcess | None = None
+    acknowledged: list[str] = []
+    try:
+        wait_ready(first)
+        with MemoryClient(endpoint=first.url, **credentials) as client:
+            jobs, store = client.create_memory_store("jobs"), client.create_memory_store(STORE)
+            jobs.add(SCOPE, messages=[turn("user", "I keep bees"), turn("assistant", "Lovely")], sync=False)
+            deadline = time.monotonic() + 60
+            while not [job for job in jobs.extraction_status() if job.state == "running"]:
+                assert time.monotonic() < deadline, "the first server never started the job"
+                time.sleep(0.05)
+            stopped_by: list[BaseException] = []
+
+            def write() -> None:  # until the server dies under it
+                try:
+                    for number in range(100_000):
+                        acknowledged.append(store.add(SCOPE, text=f"note {number}").memories[0].id)
+                except Exception as e:
+                    stopped_by.append(e)
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            while len(acknowledged) < 20:
+                assert writer.is_alive(), f"the writer stopped before the kill: {stopped_by}"
+                time.sleep(0.01)
+            os.kill(first.process.pid, signal.SIGKILL)
+            first.process.wait()
+            writer.join(60)
+        second = start_serve(tmp_path / "second", LEASED, options=options)
+        wait_ready(second)
+        with MemoryClient(endpoint=second.url, **credentials) as client:
+            store, jobs = client.get_memory_store(STORE), client.get_memory_store("jobs")
+            for memory_id in acknowledged:
+                assert store.get(SCOPE, memory_id).id == memory_id
+            assert jobs.flush(timeout=60), jobs.extraction_status()
+            facts = sorted(m.text for m in every_memory(jobs))
+            assert facts == ["I keep bees", "Lovely"]  # the job was applied once, by the second server
+    finally:
+        for served in (first, second):
+            if served is not None and served.process.poll() is None:
+                served.process.kill()
+                served.process.wait()
