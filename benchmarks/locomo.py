@@ -13,6 +13,7 @@ and ingest throughput; ``--json FILE`` writes the same figures.
 Run::
 
     .venv/bin/python benchmarks/locomo.py --data ../shared/data/locomo [--json results.json] [--limit-files N]
+        [--backend postgres]   # the same on a throwaway PostgreSQL cluster + Chroma server
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +33,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from memory_plugin import DEFAULT_MIN_SCORE, MemoryClient, MemoryStore, Scope
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/locomo.py` finds `benchmarks`
+
+from benchmarks.deployments import add_backend_argument, memory_client
+from memory_plugin import DEFAULT_MIN_SCORE, MemoryStore, Scope
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 ADVERSARIAL = 5
@@ -225,13 +228,15 @@ def render(figures: dict[str, Any]) -> str:
     return render_table(figures, "by_category", KS)
 
 
-def evaluate(data: Path, limit_files: int | None = None, path: Path | None = None) -> dict[str, Any]:
+def evaluate(
+    data: Path, limit_files: int | None = None, path: Path | None = None, backend: str = "embedded"
+) -> dict[str, Any]:
     """Run the whole benchmark on the conversation files in ``data``; returns the figures."""
     files = sorted(data.glob("*.json"))[:limit_files]
     if not files:
         raise SystemExit(f"no conversation files (*.json) in {data}")
     results = Results()
-    with tempfile.TemporaryDirectory() as folder, MemoryClient(path=path or Path(folder)) as client:
+    with memory_client(backend, path) as client:
         for file in files:
             conversation = load(file)
             store = client.create_memory_store(f"locomo-{conversation.name}")
@@ -246,9 +251,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of LoCoMo-format conversation files")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    add_backend_argument(parser)
     parser.add_argument("--limit-files", type=int, help="only the first N files (sorted by name)")
     args = parser.parse_args(argv)
-    figures = evaluate(args.data, args.limit_files)
+    figures = evaluate(args.data, args.limit_files, backend=args.backend)
     print(render(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))

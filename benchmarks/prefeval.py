@@ -17,6 +17,7 @@ p50/p95 (query embedding included) and ingest throughput; ``--json FILE`` writes
 Run::
 
     .venv/bin/python benchmarks/prefeval.py --data ../shared/data/prefeval [--json results.json] [--limit-items N]
+        [--backend postgres]   # the same on a throwaway PostgreSQL cluster + Chroma server
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,8 +38,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/prefeval.py` finds `benchmarks`
 
+from benchmarks.deployments import add_backend_argument, memory_client
 from benchmarks.locomo import Results, ThresholdShares, render_table
-from memory_plugin import DEFAULT_MIN_SCORE, MemoryClient, MemoryStore, Scope
+from memory_plugin import DEFAULT_MIN_SCORE, MemoryStore, Scope
 from memory_plugin.retrieval import STOP_WORDS, stem, terms
 
 KS = (1, 3, 5, 10)
@@ -148,11 +149,13 @@ def summary(results: Results) -> dict[str, Any]:
     return figures
 
 
-def evaluate(data: Path, limit_items: int | None = None, path: Path | None = None) -> dict[str, Any]:
+def evaluate(
+    data: Path, limit_items: int | None = None, path: Path | None = None, backend: str = "embedded"
+) -> dict[str, Any]:
     """Run the whole benchmark on the topic files in ``data`` (the first ``limit_items`` dealt items only, if
     given); returns the figures."""
     results = Results(KS, ThresholdShares(DEFAULT_MIN_SCORE))
-    with tempfile.TemporaryDirectory() as folder, MemoryClient(path=path or Path(folder)) as client:
+    with memory_client(backend, path) as client:
         store = client.create_memory_store("prefeval")
         store.search(Scope(APP, "warm-up", "*", "*"), "warm up", top_k=1)
         for user, user_items in named_users(load(data), limit_items):
@@ -170,9 +173,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of PrefEval topic files (<topic>.json)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
+    add_backend_argument(parser)
     parser.add_argument("--limit-items", type=int, help="only the first N items once dealt (whole users first)")
     args = parser.parse_args(argv)
-    figures = evaluate(args.data, args.limit_items)
+    figures = evaluate(args.data, args.limit_items, backend=args.backend)
     print(render(figures))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
