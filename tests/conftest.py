@@ -52,6 +52,17 @@ def real_embedder() -> Embedder:
 
 
 SCOPE = Scope(app_id="app-001", tenant_id="user-001", agent_id="assistant", run_id="session-001")
+# Texts whose keyword scores tests compare across ways of computing BM25: stems, diacritics and CJK bigrams.
+KEYWORD_TEXTS = (
+    "The user drinks coffee every morning",
+    "Coffee, coffee and more coffee: the user's running joke",
+    "Zoë visited the café in Zürich",
+    "用户喜欢喝咖啡",
+    "用户住在北京",
+    "Running shoes were bought for the marathon",
+    "The marathon runner drinks water",
+)
+KEYWORD_QUERIES = ("coffee", "runs marathons", "cafe zurich", "喝咖啡", "drinks water every morning", "nothing matches")
 
 
 @pytest.fixture

@@ -12,21 +12,11 @@ from memory_plugin import Embedder, MemoryClient
 from memory_plugin.filters import ReadFilter
 from memory_plugin.service.search import search_terms
 from memory_plugin.storage.sqlite import SqliteRecord, keywords
-from tests.conftest import SCOPE
+from tests.conftest import KEYWORD_QUERIES, KEYWORD_TEXTS, SCOPE
 from tests.internals import service
 
-TEXTS = [
-    "The user drinks coffee every morning",
-    "Coffee, coffee and more coffee: the user's running joke",
-    "Zoë visited the café in Zürich",
-    "用户喜欢喝咖啡",
-    "用户住在北京",
-    "Running shoes were bought for the marathon",
-    "The marathon runner drinks water",
-    "Nothing here shares a word with any question",
-]
-QUERIES = ["coffee", "runs marathons", "cafe zurich", "喝咖啡", "drinks water every morning", "running running",
-           "nothing matches xyzzy"]  # fmt: skip
+TEXTS = (*KEYWORD_TEXTS, "Nothing here shares a word with any question")
+QUERIES = (*KEYWORD_QUERIES, "running running", "nothing matches xyzzy")
 
 
 def _scores(owner: MemoryClient, query: str) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:

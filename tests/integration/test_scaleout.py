@@ -34,7 +34,7 @@ from memory_plugin.storage.postgres import PostgresJobQueue, PostgresRecord
 from memory_plugin.storage.postgres.keys import PostgresKeyStore
 from memory_plugin.storage.postgres.schema import SCHEMA_VERSION
 from scripts.throwaway import ThrowawayChroma, ThrowawayPostgres
-from tests.conftest import INDEX_PATH, SCOPE, turn
+from tests.conftest import INDEX_PATH, KEYWORD_QUERIES, KEYWORD_TEXTS, SCOPE, turn
 from tests.integration.crash_child import make_position_embedder
 from tests.integration.scaleout_child import LEASE_SECONDS, STORE
 from tests.internals import catch_up_index, index_pending
@@ -132,16 +132,7 @@ def test_keyword_scores_equal_the_embedded_backend(
 ) -> None:
     """BM25 from the record's own term statistics: the same numbers SQLite FTS5 gives, stems, diacritics and CJK
     bigrams included, so a score means the same on every backend."""
-    texts = [
-        "The user drinks coffee every morning",
-        "Coffee, coffee and more coffee: the user's running joke",
-        "Zoë visited the café in Zürich",
-        "用户喜欢喝咖啡",
-        "用户住在北京",
-        "Running shoes were bought for the marathon",
-        "The marathon runner drinks water",
-    ]
-    queries = ["coffee", "runs marathons", "cafe zurich", "喝咖啡", "drinks water every morning", "nothing matches"]
+    texts, queries = KEYWORD_TEXTS, KEYWORD_QUERIES
     scored: dict[str, list[dict[str, tuple[float, float]]]] = {}
     for name, options in (("embedded", {"path": tmp_path / "data"}), ("postgres", {"database": database,
                                                                                    "index": index})):  # fmt: skip
