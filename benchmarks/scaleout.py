@@ -87,7 +87,13 @@ def component_cpu(groups: dict[str, Callable[[], list[int]]]) -> dict[str, float
     return {name: sum(cpu_seconds(pid) for pid in pids()) for name, pids in groups.items()}
 
 
+# The servers' configuration: no request-rate limit (the clients share one access key, and a limit would measure
+# itself rather than the servers).
+UNLIMITED = "[server]\nrequests_per_second = 1000000\nburst = 1000000\n"
+
+
 def start_servers(count: int, where: list[str]) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """``count`` memory servers on ``where`` (``--path`` or ``--database``/``--index`` and ``--config``), ready."""
     servers, urls = [], []
     for _ in range(count):
         port = free_port()
@@ -204,6 +210,8 @@ def main() -> None:
     per_tenant = assign_texts(pool, args.memories, tenants, seed=3)
     results = []
     workdir = Path(tempfile.mkdtemp(prefix="memory-plugin-scaleout-"))
+    config = workdir / "server.toml"
+    config.write_text(UNLIMITED)
     postgres, chroma = ThrowawayPostgres(), ThrowawayChroma()
     try:
         # The embedded backend: one memory server owning a data folder.
@@ -214,7 +222,7 @@ def main() -> None:
             catch_up_index(client)
         with SQLiteKeyStore(folder) as keys:
             record, secret = keys.create(APP_ID, admin=True)
-        servers, urls = start_servers(1, ["--path", str(folder)])
+        servers, urls = start_servers(1, ["--path", str(folder), "--config", str(config)])
         try:
             results.append(measure("embedded, 1 server", urls, (record.key_id, secret.reveal()), args, tenants, pool,
                                    questions, {"memory servers": lambda: [s.pid for s in servers]}))  # fmt: skip
@@ -228,8 +236,9 @@ def main() -> None:
             catch_up_index(client)
         with PostgresKeyStore(database) as shared:
             record, secret = shared.create(APP_ID, admin=True)
+        shared_options = ["--database", database, "--index", chroma.url, "--config", str(config)]
         for count in SERVER_COUNTS:
-            servers, urls = start_servers(count, ["--database", database, "--index", chroma.url])
+            servers, urls = start_servers(count, shared_options)
             try:
                 groups = {"memory servers": lambda: [s.pid for s in servers],  # noqa: B023  (used in this pass)
                           "postgres": lambda: postgres_pids(postgres), "chroma": lambda: [chroma.pid]}  # fmt: skip
