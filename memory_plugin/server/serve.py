@@ -203,9 +203,8 @@ def is_loopback(host: str) -> bool:
 def _open(config: ServerConfig) -> tuple[MemoryService, SQLiteKeyStore | PostgresKeyStore]:
     """The service and its access keys: a data folder with ``keys.db``, or a PostgreSQL database (keys in it)."""
     if config.database is None and config.index is None:
-        return MemoryService.embedded(config.path, config.settings, setup=store_setup(config)), SQLiteKeyStore(
-            config.keys_folder
-        )
+        service = MemoryService.embedded(config.path, config.settings, setup=store_setup(config))
+        return service, SQLiteKeyStore(config.keys_folder)
     if config.database is None or config.index is None:
         missing = "--database" if config.database is None else "--index"
         raise InvalidArgumentError(missing, "a PostgreSQL database (--database) goes with a Chroma server (--index)")
