@@ -247,17 +247,28 @@ def evaluate(
     return summary(results)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder of LoCoMo-format conversation files")
+def recall_parser(doc: str | None, data_help: str) -> argparse.ArgumentParser:
+    """The command line both recall benchmarks share: ``--data``, ``--json`` and ``--backend``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help=data_help)
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     add_backend_argument(parser)
+    return parser
+
+
+def publish(figures: dict[str, Any], table: str, json_file: Path | None) -> None:
+    """Print a benchmark's table and, when asked, write its figures as JSON."""
+    print(table)
+    if json_file:
+        json_file.write_text(json.dumps(figures, indent=2))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = recall_parser(__doc__, "folder of LoCoMo-format conversation files")
     parser.add_argument("--limit-files", type=int, help="only the first N files (sorted by name)")
     args = parser.parse_args(argv)
     figures = evaluate(args.data, args.limit_files, backend=args.backend)
-    print(render(figures))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    publish(figures, render(figures), args.json)
 
 
 if __name__ == "__main__":

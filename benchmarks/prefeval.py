@@ -26,7 +26,6 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import argparse
 import json
 import random
 import sys
@@ -38,8 +37,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python benchmarks/prefeval.py` finds `benchmarks`
 
-from benchmarks.deployments import add_backend_argument, memory_client
-from benchmarks.locomo import Results, ThresholdShares, render_table
+from benchmarks.deployments import memory_client
+from benchmarks.locomo import Results, ThresholdShares, publish, recall_parser, render_table
 from memory_plugin import DEFAULT_MIN_SCORE, MemoryStore, Scope
 from memory_plugin.retrieval import STOP_WORDS, stem, terms
 
@@ -170,16 +169,11 @@ def render(figures: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="folder of PrefEval topic files (<topic>.json)")
-    parser.add_argument("--json", type=Path, help="write the figures to this file")
-    add_backend_argument(parser)
+    parser = recall_parser(__doc__, "folder of PrefEval topic files (<topic>.json)")
     parser.add_argument("--limit-items", type=int, help="only the first N items once dealt (whole users first)")
     args = parser.parse_args(argv)
     figures = evaluate(args.data, args.limit_items, backend=args.backend)
-    print(render(figures))
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    publish(figures, render(figures), args.json)
 
 
 if __name__ == "__main__":
