@@ -25,8 +25,9 @@ from ..models import Memory
 from ..query_time import Period, proximity, reach
 from ..retrieval import ASSISTANT, Candidate, names_speaker, query_terms, rank, terms
 from ..retrieval import explain as explain_signals
+from ..scope import WILDCARD
 from ..settings import Settings
-from ..storage.base import RecordReader, RecordStore, Vector, VectorIndex
+from ..storage.base import CandidateRow, RecordReader, RecordStore, Vector, VectorIndex
 
 # Candidates per search, at least: the best by vector and the best by keyword (more for a larger ``top_k``). Deeper
 # pools than 40 / 60 lifted LoCoMo recall@10 from 0.796 to 0.802 at top_k=10 (benchmarks/locomo.py).
@@ -37,6 +38,11 @@ OVER_FETCH = 2
 # The full-text search uses at most this many distinct query terms, in query order: each term costs a posting
 # list walk, and 4,000 CJK characters make about 4,000 bigrams. Questions have far fewer.
 MAX_QUERY_TERMS = 64
+# In a scope over every tenant, a term more than this many memories hold does not nominate keyword candidates: the
+# full-text index would score every one of its matches (a first name common at 100k memories matched 30,000 rows:
+# 22 ms; at 10k, terms held by up to 2,000 rows still cost 4.6 ms of a search), and a term that common says little of
+# which memory is meant. It still counts in every candidate's BM25.
+COMMON_TERM_ROWS = 500
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,21 @@ def _index_positions(
     return index.query(read.store_id, vector, pool, read)
 
 
-def _turn(memory: Memory) -> str | None:
+def _nominating(reader: RecordReader, read: ReadFilter, wanted: list[str]) -> list[str]:
+    """The terms whose matches are keyword candidates: all of them, but in a scope over every tenant only those
+    held by at most :data:`COMMON_TERM_ROWS` memories."""
+    if read.scope.tenant_id != WILDCARD or not wanted:
+        return wanted
+    held = reader.holding(wanted)
+    return [term for term in wanted if held.get(term, 0) <= COMMON_TERM_ROWS]
+
+
+def _turn(row: CandidateRow) -> str | None:
     """The message a turn memory was made from: memories of one turn are alternatives, of which a search returns
     the best (see :class:`memory_plugin.TurnExtractor`)."""
-    if memory.memory_type != "message" or len(memory.source_message_ids) != 1:
+    if row.memory_type != "message" or len(row.source_message_ids) != 1:
         return None
-    return memory.source_message_ids[0]
+    return row.source_message_ids[0]
 
 
 def hybrid_search(
@@ -122,35 +137,41 @@ def hybrid_search(
             cosines = dict.fromkeys(positions, float("nan"))
     elif not cosines:
         return SearchOutcome([], 0)
-    with record.read() as reader:
+    with record.read() as reader:  # one read: the hits are whole memories from the same snapshot
         if periods:
             cosines.update(_around_periods(reader, read, periods, vector, pool, max(limit, 1)))
         wanted_terms = search_terms(query)
-        lexical = reader.keyword(read, wanted_terms, lexical_pool)
-        rows = reader.rows(read, set(cosines) | set(lexical))
+        nominating = _nominating(reader, read, wanted_terms)
+        found = reader.keyword(read, nominating, lexical_pool)
+        lexical = found if nominating == wanted_terms else {}  # else scored below, on every term
+        rows = reader.candidates(read, set(cosines) | set(found))
         lexical.update(reader.keyword_of(read, wanted_terms, [p for p in rows if p not in lexical]))
-    candidates = []
-    words = set(terms(query))
-    for position, row in rows.items():
-        cosine = cosines.get(position, float("nan"))
-        if cosine != cosine:  # NaN: not scored yet; the record's unit vectors give the exact cosine
-            cosine = float(np.asarray(row.embedding, dtype=np.float32) @ vector)
-        candidates.append(
-            Candidate(
-                position,
-                cosine,
-                lexical.get(position),
-                names_speaker(words, row.memory.speaker),
-                proximity(row.memory.event_time.timestamp(), periods),
-                row.memory.speaker == ASSISTANT,
-                _turn(row.memory),
-            )
-        )
-    texts = {p: r.memory.text for p, r in rows.items()}
-    ranked = rank(candidates, texts, top_k, rerank)
-    hits = [(rows[p].memory, score) for p, score in ranked]
+        words = set(terms(query))
+        candidates = [_candidate(row, cosines, lexical, words, vector, periods) for row in rows.values()]
+        texts = {p: r.text for p, r in rows.items()}
+        ranked = rank(candidates, texts, top_k, rerank)
+        memories = reader.rows(read, [p for p, _ in ranked])
+    hits = [(memories[p].memory, score) for p, score in ranked]
     if not explain:
         return SearchOutcome(hits, len(candidates))
     by_position = {c.position: c for c in candidates}
     signals = [{**explain_signals(by_position[p], texts[p]), "score": s} for p, s in ranked]
     return SearchOutcome(hits, len(candidates), signals)
+
+
+def _candidate(
+    row: CandidateRow, cosines: dict[int, float], lexical: dict[int, float], words: set[str], vector: Vector,
+    periods: Sequence[Period],
+) -> Candidate:  # fmt: skip
+    cosine = cosines.get(row.position, float("nan"))
+    if cosine != cosine:  # NaN: not scored yet; the record's unit vectors give the exact cosine
+        cosine = float(np.asarray(row.embedding, dtype=np.float32) @ vector)
+    return Candidate(
+        row.position,
+        cosine,
+        lexical.get(row.position),
+        names_speaker(words, row.speaker),
+        proximity(row.event_time, periods),
+        row.speaker == ASSISTANT,
+        _turn(row),
+    )

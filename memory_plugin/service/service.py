@@ -79,7 +79,13 @@ class MemoryService:
             StorageError: the folder cannot be created or read.
         """
         settings = settings or Settings()
-        return cls(DataFolder(path, settings.vector_memory_limit), settings, embedder, extractor, setup)
+        return cls(
+            DataFolder(path, settings.vector_memory_limit, settings.vector_shortlist_above),
+            settings,
+            embedder,
+            extractor,
+            setup,
+        )
 
     @classmethod
     def scaled_out(

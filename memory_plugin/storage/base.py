@@ -58,6 +58,23 @@ class MemoryRow:
 
 
 @dataclass(frozen=True)
+class CandidateRow:
+    """What ranking reads of a memory a search found. A search weighs a few hundred candidates and returns a few
+    of them, so only the hits become whole :class:`Memory` values (:meth:`RecordReader.rows`).
+
+    ``event_time`` is in seconds since the epoch; ``embedding`` is the record's unit vector.
+    """
+
+    position: int
+    text: str
+    memory_type: str
+    speaker: str | None
+    event_time: float
+    source_message_ids: list[str]
+    embedding: Vector
+
+
+@dataclass(frozen=True)
 class NewMemoryRecord:
     """A memory to store (its id and times are given by the record)."""
 
@@ -192,6 +209,11 @@ class RecordReader(Protocol):
         """BM25 (positive, larger is better) of the ``k`` best memories allowed by ``read`` matching any term."""
         ...
 
+    def holding(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many memories of the whole record hold each of ``terms`` (the rows that count for its BM25 idf); a
+        term the full-text index reads as a phrase is left out."""
+        ...
+
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
         """BM25 of those of ``positions`` (allowed by ``read``) that match any term; the others are left out."""
         ...
@@ -202,6 +224,10 @@ class RecordReader(Protocol):
 
     def rows(self, read: ReadFilter, positions: Collection[int]) -> dict[int, MemoryRow]:
         """The memories at ``positions`` that ``read`` allows."""
+        ...
+
+    def candidates(self, read: ReadFilter, positions: Collection[int]) -> dict[int, CandidateRow]:
+        """What ranking reads of the memories at ``positions`` that ``read`` allows."""
         ...
 
     # messages, history, audit

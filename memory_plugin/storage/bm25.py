@@ -74,6 +74,12 @@ def query_stems(terms: Sequence[str]) -> list[str]:
     return [stem for term in terms for stem in tokens(term)]
 
 
+def term_stems(terms: Sequence[str]) -> dict[str, str]:
+    """Each term's stem, for the terms the index reads as one token (a term of more or fewer tokens is a phrase to
+    FTS5 and is left out)."""
+    return {term: found[0] for term in terms if len(found := tokens(term)) == 1}
+
+
 def idf(documents: int, holding: int) -> float:
     """FTS5's inverse document frequency of a term ``holding`` of ``documents`` rows contain, floored at 1e-6."""
     value = math.log((documents - holding + 0.5) / (holding + 0.5))

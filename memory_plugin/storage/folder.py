@@ -11,6 +11,7 @@ from .chroma import ChromaIndex
 from .lock import FolderLock
 from .matrix_budget import DEFAULT_MAX_MEMORIES
 from .sqlite import SqliteJobQueue, SqliteRecord
+from .vector_matrix import SHORTLIST_ABOVE
 
 
 class DataFolder:
@@ -21,7 +22,9 @@ class DataFolder:
         StorageError: the folder cannot be created or read.
     """
 
-    def __init__(self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES) -> None:
+    def __init__(
+        self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES, shortlist_above: int = SHORTLIST_ABOVE
+    ) -> None:
         self.path = path
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -30,7 +33,7 @@ class DataFolder:
         self._lock = FolderLock(path)
         self._lock.acquire()
         try:
-            self.record = SqliteRecord(path / "memory.db", vector_memory_limit)
+            self.record = SqliteRecord(path / "memory.db", vector_memory_limit, shortlist_above)
         except BaseException:
             self._lock.release()
             raise

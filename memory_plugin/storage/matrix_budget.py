@@ -4,8 +4,9 @@
 does not hold, :meth:`VectorMatrices.nearest` returns ``None``: the caller then asks the approximate index.
 
 Memory, measured for 100,000 memories of 384 dimensions (``benchmarks/vector_recall.py``): 184 MB resident with
-float32 rows, 69 MB with ``quantized`` int8 rows, ids and the tail buffer included; a load holds about twice that
-for a moment. The default bound, 200,000 memories, is about 370 MB when full.
+float32 rows, 69 MB with ``quantized`` int8 rows, ids and the tail buffer included, plus 51 MB for the projection a
+store of more than ``shortlist_above`` memories keeps (see :mod:`.vector_matrix`); a load holds about twice that
+for a moment. The default bound, 200,000 memories, is about 470 MB when full.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..filters import ReadFilter
-from .vector_matrix import MIN_TAIL_ROWS, ExactVectors, MatrixRows, VectorMatrix
+from .vector_matrix import MIN_TAIL_ROWS, SHORTLIST_ABOVE, ExactVectors, MatrixRows, VectorMatrix
 
 DEFAULT_MAX_MEMORIES = 200_000
 
@@ -44,6 +45,7 @@ class VectorMatrices:
         quantized: bool = False,
         exact_vectors: ExactVectors | None = None,
         min_tail_rows: int = MIN_TAIL_ROWS,
+        shortlist_above: int = SHORTLIST_ABOVE,
     ) -> None:
         if max_memories < 0:
             raise ValueError(f"max_memories must be >= 0, got {max_memories}")
@@ -54,6 +56,7 @@ class VectorMatrices:
             "quantized": quantized,
             "exact_vectors": exact_vectors,
             "min_tail_rows": min_tail_rows,
+            "shortlist_above": shortlist_above,
         }
         self._held: dict[int, VectorMatrix] = {}
         self._too_large: dict[int, int] = {}  # store not held -> its size when refused, less the removals since

@@ -37,7 +37,7 @@ from scripts.throwaway import ThrowawayChroma, ThrowawayPostgres
 from tests.conftest import INDEX_PATH, KEYWORD_QUERIES, KEYWORD_TEXTS, SCOPE, turn
 from tests.integration.crash_child import make_position_embedder
 from tests.integration.scaleout_child import LEASE_SECONDS, STORE
-from tests.internals import catch_up_index, index_pending
+from tests.internals import catch_up_index, index_pending, service
 from tests.scaleout_harness import servers
 from tests.server_harness import FAKE_STORES, RunningServer, ServedProcess, serving_service, start_serve, wait_ready
 
@@ -134,6 +134,7 @@ def test_keyword_scores_equal_the_embedded_backend(
     bigrams included, so a score means the same on every backend."""
     texts, queries = KEYWORD_TEXTS, KEYWORD_QUERIES
     scored: dict[str, list[dict[str, tuple[float, float]]]] = {}
+    held: dict[str, dict[str, int]] = {}
     for name, options in (("embedded", {"path": tmp_path / "data"}), ("postgres", {"database": database,
                                                                                    "index": index})):  # fmt: skip
         with MemoryClient(embedder=fake_embedder, **options) as client:
@@ -147,6 +148,9 @@ def test_keyword_scores_equal_the_embedded_backend(
                 }
                 for query in queries
             ]
+            with service(client).folder.record.read() as reader:  # what decides which terms nominate candidates
+                held[name] = reader.holding(["coffee", "running", "zurich", "咖啡", "ab\u19b0cd", "absent"])
+    assert held["postgres"] == held["embedded"] == {"coffee": 2, "running": 2, "zurich": 1, "咖啡": 1, "absent": 0}
     for query, embedded, postgres in zip(queries, scored["embedded"], scored["postgres"], strict=True):
         assert postgres.keys() == embedded.keys(), query
         for text, (score, lexical) in embedded.items():

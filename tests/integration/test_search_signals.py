@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memory_plugin import Embedder, MemoryClient, Scope
+from memory_plugin.service import search
 from tests.conftest import turn
 
 SCOPE = Scope(app_id="app", tenant_id="ann", agent_id="assistant", run_id="monday")
@@ -45,3 +47,34 @@ def test_a_turn_said_in_several_sentences_is_returned_once(tmp_path: Path, fake_
     assert len(memories) == 4 and len({m.source_message_ids[0] for m in memories}) == 1
     sources = [h.memory.source_message_ids[0] for h in hits]
     assert len(hits) == 2 and len(set(sources)) == 2
+
+
+def test_in_an_all_tenant_scope_a_common_term_does_not_nominate_but_still_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over every tenant, a term more than ``COMMON_TERM_ROWS`` memories hold nominates no keyword candidates (the
+    full-text index would score all of its matches), but the BM25 of every candidate still counts it."""
+
+    def vectors(texts: list[str]) -> list[list[float]]:
+        return chosen_vectors(["apple" if t == "kiwi apple" else t for t in texts])  # the query: near cream
+
+    embedder = Embedder(vectors, name="chosen-8", dimension=8)
+    everyone = SCOPE.with_(tenant_id="*", agent_id="*", run_id="*")
+    with MemoryClient(path=tmp_path, embedder=embedder) as client:
+        store = client.create_memory_store("s")
+        for number in range(search.VECTOR_POOL - 1):  # with the kiwi, exactly the vector pool: close in meaning
+            store.add(SCOPE.with_(tenant_id=f"user-{number % 3}"), text=f"cream {number}")
+        kiwi = store.add(SCOPE.with_(tenant_id="cy"), text="a kiwi beside an apple in cream").memories[0]
+        for number in range(4):  # far in meaning: only the keyword "apple" finds them
+            store.add(SCOPE.with_(tenant_id="bob"), text=f"apple orchard number {number}")
+
+        def kiwi_lexical() -> tuple[float, int]:
+            hits = store.search(everyone, "kiwi apple", top_k=10, rerank=False, explain=True)
+            assert hits[0].memory.id == kiwi.id
+            return (hits[0].signals or {})["lexical"], hits.usage.candidates
+
+        lexical, candidates = kiwi_lexical()
+        monkeypatch.setattr(search, "COMMON_TERM_ROWS", 4)  # "apple" is held by 5
+        assert kiwi_lexical() == (lexical, candidates - 4)  # the orchards are not nominated; "apple" still counts
+        monkeypatch.setattr(search, "COMMON_TERM_ROWS", 5)
+        assert kiwi_lexical() == (lexical, candidates)

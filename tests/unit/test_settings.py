@@ -18,6 +18,8 @@ from memory_plugin import InvalidArgumentError, Settings
         ("vector_memory_limit", -1),
         ("vector_memory_limit", "100"),
         ("vector_memory_limit", False),
+        ("vector_shortlist_above", -1),
+        ("vector_shortlist_above", 2.5),
         ("close_wait_seconds", -0.5),
         ("close_wait_seconds", "soon"),
     ],
@@ -30,5 +32,5 @@ def test_a_bad_setting_is_refused_naming_the_field(field: str, value: Any) -> No
 
 
 def test_zero_limits_are_allowed_they_switch_a_path_off() -> None:
-    settings = Settings(exact_scan_limit=0, vector_memory_limit=0)
-    assert (settings.exact_scan_limit, settings.vector_memory_limit) == (0, 0)
+    settings = Settings(exact_scan_limit=0, vector_memory_limit=0, vector_shortlist_above=0)
+    assert (settings.exact_scan_limit, settings.vector_memory_limit, settings.vector_shortlist_above) == (0, 0, 0)

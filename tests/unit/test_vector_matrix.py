@@ -358,3 +358,44 @@ def test_bad_input_is_refused_and_changes_nothing() -> None:
         matrix.nearest(read_all(1), np.ones(3), 3)
     with pytest.raises(ValueError, match="exact_vectors"):
         VectorMatrix(1, DIMENSION, quantized=True)
+
+
+def test_a_long_scan_scores_its_shortlist_exactly_inside_the_filter() -> None:
+    """Above ``shortlist_above`` rows a scan ranks them on the main segment's projection and scores only the best
+    exactly. On clustered vectors (as sentence embeddings are) it must keep recall, return exact cosines, respect
+    every filter, and still see rows written since the last merge (the tail is always scanned whole)."""
+    rng = np.random.default_rng(3)
+    dimension, count = 96, 24_000
+    centres = rng.standard_normal((40, dimension)).astype(np.float32)
+    vectors = centres[rng.integers(0, 40, count)] + 0.6 * rng.standard_normal((count, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    rows = [
+        Row(f"m{i}", i + 1, ("app-a", TENANTS[i % 3], "planner", "r1"), TYPES[i % 7 % 2], float(i % 10), vectors[i])
+        for i in range(count)
+    ]
+    matrix = VectorMatrix(1, dimension, shortlist_above=2000)
+    matrix.apply(rows_of(rows[:-50]))
+    matrix.apply(rows_of(rows[-50:]))  # into the tail
+    held = {r.memory_id: r for r in rows}
+    recalls = []
+    filters = [
+        ReadFilter(1, Scope("app-a", "*", "*", "*")),
+        ReadFilter(1, Scope("app-a", "t2", "*", "*"), memory_types=("fact",)),
+        ReadFilter(1, Scope("app-a", ["t1", "t3"], "*", "*"), start_time=datetime.fromtimestamp(3, tz=timezone.utc)),
+    ]
+    for number, query in enumerate(rng.standard_normal((60, dimension)).astype(np.float32)):
+        query = (query + centres[number % 40]) / np.linalg.norm(query + centres[number % 40])
+        read = filters[number % 3]
+        found = matrix.nearest(read, query, 10)
+        inside = {r.seq: float(r.vector @ query) for r in held.values() if allowed(r, read, None)}
+        assert set(found) <= set(inside) and len(found) == 10
+        for seq, score in found.items():
+            assert score == pytest.approx(inside[seq], abs=1e-5)  # exact, not the projection's estimate
+        best = set(sorted(inside, key=inside.__getitem__, reverse=True)[:10])
+        recalls.append(len(best & set(found)) / 10)
+    assert np.mean(recalls) >= 0.99
+    newest = rows[-1]
+    assert next(iter(matrix.nearest(filters[0], newest.vector, 1))) == newest.seq
+    whole = VectorMatrix(1, dimension, shortlist_above=0)
+    whole.apply(rows_of(rows))
+    assert matrix.resident_bytes > whole.resident_bytes  # the projection is counted

@@ -14,10 +14,12 @@ import numpy as np
 from ...filters import ReadFilter
 from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...scope import Scope
-from ..base import IndexChange, MemoryRow, StoreRow, Vector
-from ..bm25 import K1, B, idf, query_stems
+from ..base import CandidateRow, IndexChange, MemoryRow, StoreRow, Vector
+from ..bm25 import K1, B, idf, query_stems, term_stems
 from ..sqlite.rows import (
+    CANDIDATE_COLUMNS,
     embedding_matrix,
+    row_candidate,
     row_history,
     row_job,
     row_memory_row,
@@ -135,6 +137,17 @@ class PostgresReader:
         :mod:`.terms`): the whole table's statistics, the candidates from the GIN index on the stems."""
         return self._bm25(read, terms, k)
 
+    def holding(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many memories of the record hold each of ``terms`` (by the stems SQLite's full-text index makes);
+        a term that index reads as a phrase is left out."""
+        stems = term_stems(terms)
+        rows = self._term_rows(list(stems.values()))
+        return {term: rows.get(stem, 0) for term, stem in stems.items()}
+
+    def _term_rows(self, stems: Sequence[str]) -> dict[str, int]:
+        sql = "SELECT term, sum(documents) AS n FROM keyword_terms WHERE term = ANY(%s) GROUP BY term"
+        return {str(r["term"]): int(r["n"]) for r in self._all(sql, (sorted(set(stems)),))}
+
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
         """BM25 of those of ``positions`` (inside the filter) that match any term, scored as :meth:`keyword`."""
         if not positions:
@@ -151,12 +164,7 @@ class PostgresReader:
         documents, tokens = (int(totals["n"]), int(totals["t"])) if totals else (0, 0)
         if documents <= 0:
             return {}
-        holding = {
-            str(r["term"]): int(r["n"])
-            for r in self._all(
-                "SELECT term, sum(documents) AS n FROM keyword_terms WHERE term = ANY(%s) GROUP BY term", (stems,)
-            )
-        }
+        holding = self._term_rows(stems)
         weights = [idf(documents, holding.get(stem, 0)) for stem in stems]
         average = float(tokens) / float(documents)
         where, params = memory_sql(read)
@@ -184,6 +192,9 @@ class PostgresReader:
 
     def rows(self, read: ReadFilter, positions: Collection[int]) -> dict[int, MemoryRow]:
         return {int(r["seq"]): row_memory_row(r) for r in self._inside(MEMORY_COLUMNS, read, positions)}
+
+    def candidates(self, read: ReadFilter, positions: Collection[int]) -> dict[int, CandidateRow]:
+        return {int(row["seq"]): row_candidate(row) for row in self._inside(CANDIDATE_COLUMNS, read, positions)}
 
     # ---- messages, history, audit ------------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..matrix_budget import DEFAULT_MAX_MEMORIES
+from ..vector_matrix import SHORTLIST_ABOVE
 from .connections import Connections
 from .matrix_feed import MatrixFeed
 from .queue import SqliteJobQueue
@@ -26,9 +27,13 @@ class SqliteRecord:
     Exact vector scans of stores that fit in ``vector_memory_limit`` memories (all stores together) are answered from
     an in-memory matrix kept in step with the record (:class:`MatrixFeed`); ``0`` keeps none in memory."""
 
-    def __init__(self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES) -> None:
+    def __init__(
+        self, path: Path, vector_memory_limit: int = DEFAULT_MAX_MEMORIES, shortlist_above: int = SHORTLIST_ABOVE
+    ) -> None:
         self.connections = Connections(path)
-        self.feed = MatrixFeed(self.connections, vector_memory_limit) if vector_memory_limit else None
+        self.feed = None
+        if vector_memory_limit:
+            self.feed = MatrixFeed(self.connections, vector_memory_limit, shortlist_above=shortlist_above)
 
     @contextmanager
     def read(self) -> Iterator[SqliteReader]:

@@ -12,7 +12,7 @@ holds the two scores equal on every candidate.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
 from ..bm25 import idf, score, stem_counts, tokens
 
@@ -21,6 +21,8 @@ from ..bm25 import idf, score, stem_counts, tokens
 VOCABULARY = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_fts_rows USING fts5vocab(main, 'memories_fts', 'row')"
 # FTS5's averages record: the row count, then the token total of each column, as varints.
 _AVERAGES_ROWID = 1
+# (stems) -> how many rows of the full-text index hold each (absent when none does).
+StemRows = Callable[[Collection[str]], Mapping[str, int]]
 _CHUNK = 500
 
 
@@ -50,10 +52,12 @@ def table_totals(conn: sqlite3.Connection) -> tuple[int, int]:
     return documents, sum(columns)
 
 
-def scores(conn: sqlite3.Connection, terms: Sequence[str], positions: Collection[int]) -> dict[int, float] | None:
+def scores(
+    conn: sqlite3.Connection, terms: Sequence[str], positions: Collection[int], stem_rows: StemRows | None = None
+) -> dict[int, float] | None:
     """BM25 (weight 1 on the terms column, 0 on the scope column) of those of ``positions`` holding any of
     ``terms``; ``None`` when a term is a phrase to FTS5 (it tokenizes into more or fewer than one token), which
-    only FTS5 itself scores."""
+    only FTS5 itself scores. ``stem_rows`` counts the rows holding each stem (by default :func:`term_rows`)."""
     query = [tokens(term) for term in terms]
     if any(len(stems) != 1 for stems in query):
         return None
@@ -61,10 +65,8 @@ def scores(conn: sqlite3.Connection, terms: Sequence[str], positions: Collection
     documents, total = table_totals(conn)
     if not stems or not positions or documents <= 0:
         return {}
-    marks = ",".join("?" * len(set(stems)))
-    holding = dict(conn.execute(f"SELECT term, doc FROM temp.memories_fts_rows WHERE term IN ({marks})",
-                                sorted(set(stems))).fetchall())  # fmt: skip
-    weights = [idf(documents, int(holding.get(stem, 0))) for stem in stems]
+    holding = stem_rows(stems) if stem_rows is not None else term_rows(conn, stems)
+    weights = [idf(documents, holding.get(stem, 0)) for stem in stems]
     average = total / documents
     rows = list(_indexed(conn, sorted(positions)).items())
     found: dict[int, float] = {}
@@ -74,6 +76,14 @@ def scores(conn: sqlite3.Connection, terms: Sequence[str], positions: Collection
         if value is not None:
             found[position] = value
     return found
+
+
+def term_rows(conn: sqlite3.Connection, stems: Collection[str]) -> dict[str, int]:
+    """How many rows of the full-text index hold each of ``stems`` (absent when none does)."""
+    wanted = sorted(set(stems))
+    marks = ",".join("?" * len(wanted))
+    sql = f"SELECT term, doc FROM temp.memories_fts_rows WHERE term IN ({marks})"
+    return {str(term): int(rows) for term, rows in conn.execute(sql, wanted)}
 
 
 def _indexed(conn: sqlite3.Connection, positions: list[int]) -> dict[int, tuple[int, str]]:

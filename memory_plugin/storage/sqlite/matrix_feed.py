@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from ...filters import ReadFilter
 from ..matrix_budget import DEFAULT_MAX_MEMORIES, VectorMatrices
-from ..vector_matrix import FloatRows, MatrixRows
+from ..vector_matrix import SHORTLIST_ABOVE, FloatRows, MatrixRows
 from .connections import Connections
 from .sql import memory_sql
 
@@ -35,14 +35,23 @@ class MatrixFeed:
         record: the system of record, whose ``index_log`` names every change.
         max_memories: the memory bound (see :class:`~.matrix_budget.VectorMatrices`).
         quantized: int8 matrices (4x smaller, a slower scan), their best candidates re-scored from the record.
+        shortlist_above: see :class:`~memory_plugin.storage.vector_matrix.VectorMatrix`.
     """
 
     def __init__(
-        self, record: Connections, max_memories: int = DEFAULT_MAX_MEMORIES, *, quantized: bool = False
+        self,
+        record: Connections,
+        max_memories: int = DEFAULT_MAX_MEMORIES,
+        *,
+        quantized: bool = False,
+        shortlist_above: int = SHORTLIST_ABOVE,
     ) -> None:
         self._record = record
         self.matrices = VectorMatrices(
-            max_memories, quantized=quantized, exact_vectors=self.exact_vectors if quantized else None
+            max_memories,
+            quantized=quantized,
+            exact_vectors=self.exact_vectors if quantized else None,
+            shortlist_above=shortlist_above,
         )
         self._lock = threading.Lock()  # one feeder at a time; answers are read from snapshots without it
         with record.reading() as conn:

@@ -23,7 +23,7 @@ from ...models import (
     StoreStats,
 )
 from ...scope import Scope
-from ..base import Job, MemoryRow, StoreRow
+from ..base import CandidateRow, Job, MemoryRow, StoreRow
 from .schema import LIST_MARK
 
 
@@ -174,6 +174,23 @@ def row_memory_row(row: Row) -> MemoryRow:
         store_id=int(row["store_id"]),
         memory=row_memory(row),
         context=row["context"],
+        embedding=np.frombuffer(row["embedding"], dtype=np.float32),
+    )
+
+
+# The columns :func:`row_candidate` reads.
+CANDIDATE_COLUMNS = "m.seq, m.text, m.memory_type, m.speaker, m.event_time, m.source_message_ids, m.embedding"
+
+
+def row_candidate(row: Row) -> CandidateRow:
+    """A memory as ranking reads it (the columns of :data:`CANDIDATE_COLUMNS`)."""
+    return CandidateRow(
+        position=int(row["seq"]),
+        text=row["text"],
+        memory_type=row["memory_type"],
+        speaker=row["speaker"],
+        event_time=float(row["event_time"]),
+        source_message_ids=json.loads(row["source_message_ids"]),
         embedding=np.frombuffer(row["embedding"], dtype=np.float32),
     )
 
