@@ -12,13 +12,15 @@ Methods, all over the same vectors (read back from the engine's record), queried
 
 - ``engine``: the vector candidates the engine's search takes (``memory_plugin.service.search``): the in-memory
   matrix of ``memory_plugin.storage.sqlite.matrix_feed`` while the store fits ``Settings.vector_memory_limit``
-  (the default holds 200,000 memories), pool 40 as for ``top_k=10``;
+  (the default holds 200,000 memories), pool 80 as for ``top_k=10``;
 - ``engine index path``: what the engine takes for a store over that bound (and what a server on a Chroma server
   takes): the Chroma index, unfiltered with over-fetch then filtered by the record;
 - ``chroma default``: a bare Chroma collection (HNSW, cosine, max_neighbors 16, ef 100), ``where`` on the tenant;
 - ``chroma tuned``: the same with max_neighbors 48, ef_construction 400, ef_search 400;
 - ``matrix f32`` / ``matrix int8``: ``memory_plugin.storage.vector_matrix`` loaded from the record (int8 re-scores
-  its best 4k candidates with the record's float vectors);
+  its best 4k candidates with the record's float vectors); a scan of more than 20,000 rows scores exactly only the
+  shortlist its 128-d projection picks (``Settings.vector_shortlist_above``), as the engine does; ``matrix f32 whole
+  scan`` scores every row (``shortlist_above=0``);
 - whole searches through the public ``store.search(scope, query, top_k=10)``: ``search`` (the default engine) and
   ``search index path`` (the matrix switched off), without the query embedding (query vectors cached) and with it
   (``+ embed``: the real model embeds each query, as in ``benchmarks/engine.py``).
@@ -79,13 +81,13 @@ from memory_plugin import Embedder, MemoryClient, MemoryStore, Scope
 from memory_plugin.embedding import DEFAULT_DIMENSION, DEFAULT_MODEL_NAME, local_embedder
 from memory_plugin.filters import ReadFilter
 from memory_plugin.service import MemoryService
-from memory_plugin.service.search import _index_positions
+from memory_plugin.service.search import VECTOR_POOL, _index_positions
 from memory_plugin.storage.sqlite import SqliteRecord
 from memory_plugin.storage.sqlite.matrix_feed import MatrixFeed
 from memory_plugin.storage.vector_matrix import MatrixRows
 
 APP = "recall-app"
-POOL = 40  # the vector candidates hybrid_search asks for with top_k=10
+POOL = VECTOR_POOL  # the vector candidates hybrid_search asks for with top_k=10
 KS = (10, 40)
 TENANTS = 100
 NEEDLE_TENANT_FILLERS = 4600
@@ -442,6 +444,7 @@ def measure(
             results.notes[f"{label}: {name} build s"] = built[0]
         matrices = {
             "matrix f32": MatrixFeed(record.connections),
+            "matrix f32 whole scan": MatrixFeed(record.connections, shortlist_above=0),
             "matrix int8": MatrixFeed(record.connections, quantized=True),
         }
         for name, matrix in matrices.items():
