@@ -1,14 +1,17 @@
 """Hybrid candidate generation for one search: scope-filtered vector kNN and scope-filtered BM25, then the
 score contract of :mod:`memory_plugin.retrieval`.
 
-Vector candidates come from an exact scan of the record's embeddings when few memories match the filter (the
-usual case: one user's memories), and from the Chroma index when many do. Chroma's filtered kNN costs time in
-proportion to the matching set (50-100 ms at 100k rows here), so the index is first asked without a filter for
-more results than needed, which the record then filters; only when too few survive is the filtered query used.
-Keyword candidates come from the record's full-text index (BM25), restricted to the scope; every candidate gets its
-BM25, whichever retriever found it, so that its score does not depend on the depth of the keyword pool. When the query
-names a period ("on 9 May, 2023"), the memories from around then are candidates too (when they are few enough to scan),
-so the ``date`` signal can lift a memory that neither retriever ranked high.
+Vector candidates come from the record's in-memory embedding matrix for a store it holds (near-exact at any scope
+size), else from an exact scan of the record when few memories match the filter (the usual case: one user's
+memories), and else from the Chroma index. Chroma's filtered kNN costs time in proportion to the matching set
+(50-100 ms at 100k rows here), so the index is first asked without a filter for more results than needed, which the
+record then filters; only when too few survive is the filtered query used.
+
+Keyword candidates come from the record's full-text index (BM25), restricted to the scope (over every tenant, only
+terms few memories hold nominate them); every candidate gets its BM25 on every query term, whichever retriever found
+it, so that its score does not depend on the depth of the keyword pool. When the query names a period ("on 9 May,
+2023"), the memories from around then are candidates too (when they are few enough to scan), so the ``date`` signal
+can lift a memory that neither retriever ranked high. Only the hits are read whole from the record.
 """
 
 from __future__ import annotations
