@@ -33,11 +33,12 @@ Cases
     each with a query that shares no word with it ("striped wild animals on the savanna"). Fillers are drawn from
     20,000 distinct texts, so at 100k most are exact repeats (their vectors are reused, never re-embedded).
 (b) ``real``: every LoCoMo development conversation (speakers as message names, session dates as timestamps) and
-    every PrefEval development item (one run per item) written into ONE tenant through ``store.add``: 8,100
-    memories; then every non-adversarial LoCoMo question and every PrefEval question asked (1,265). Padding to the
-    size: the same messages, in order and 100 per call, into tenants ``copy-1``, ``copy-2``, ... (each holding one
-    copy, the last one cut short), so in the all-tenant scope each real memory has identical copies: that is why
-    recall counts ties.
+    every PrefEval development item (one run per item) written into ONE tenant through ``store.add`` (the default
+    extractor splits long turns into sentences: about 5 memories per message); then every non-adversarial LoCoMo
+    question and every PrefEval question asked (1,265). Padding to the size: the same messages, in order and 100
+    per call, into tenants ``copy-1``, ``copy-2``, ... until the store holds ``size`` memories (the real tenant is
+    always written whole, so at 10k the store holds it all and more), so in the all-tenant scope each real memory
+    has identical copies: that is why recall counts ties.
 
 Scopes: ``one tenant`` (the needle's tenant; the real tenant) and ``all tenants`` (``tenant_id="*"``).
 
@@ -206,6 +207,7 @@ class Dataset:
     name: str
     writes: list[Write]
     probes: list[Probe]
+    whole: int | None = None  # the first writes always written; the others until the store holds the size
 
 
 def needle_dataset(size: int, seed: int) -> Dataset:
@@ -268,20 +270,24 @@ def real_dataset(size: int, data: Path) -> Dataset:
     # Padding: the same messages (speaker names and times kept, so the same texts are embedded) into other
     # tenants, 100 per call: one call per session would take most of the run at 100k.
     turns = [{**m, "timestamp": w.timestamp} for w in writes for m in w.messages]
-    padding = size - len(turns)
-    for number, start in enumerate(range(0, max(padding, 0), 100)):
+    whole = len(writes)
+    padding = size  # messages: far more than needed (a message makes about five memories); fill() stops at the size
+    for number, start in enumerate(range(0, padding, 100)):
         copy, at = divmod(start, len(turns))
         chunk = (turns[at : at + 100] + turns[: max(0, at + 100 - len(turns))])[: padding - start]
         writes.append(Write(Scope(APP, f"copy-{copy + 1}", "assistant", f"run-{number}"), chunk))
-    return Dataset("real", writes, probes)
+    return Dataset("real", writes, probes, whole)
 
 
 # ---- filling ---------------------------------------------------------------------------------------------------
 
 
-def fill(store: MemoryStore, dataset: Dataset) -> None:
+def fill(store: MemoryStore, dataset: Dataset, size: int) -> None:
+    stored = 0
     for number, write in enumerate(dataset.writes, 1):
-        store.add(write.scope, messages=write.messages, timestamp=write.timestamp, sync=True)
+        if dataset.whole is not None and number > dataset.whole and stored >= size:
+            break
+        stored += len(store.add(write.scope, messages=write.messages, timestamp=write.timestamp, sync=True).memories)
         if number % 200 == 0:
             log(f"  fill: {number}/{len(dataset.writes)} add calls")
 
@@ -420,7 +426,7 @@ def measure(
     with MemoryClient(path=workdir / f"{label}-engine", embedder=cached_embedder(cache)) as client:
         store = client.create_memory_store("recall")
         with stopwatch() as filled:
-            fill(store, dataset)
+            fill(store, dataset, size)
         cache.save()
         service: MemoryService = client.transport.service  # type: ignore[attr-defined]
         service.folder.index.catch_up()

@@ -399,3 +399,30 @@ def test_a_long_scan_scores_its_shortlist_exactly_inside_the_filter() -> None:
     whole = VectorMatrix(1, dimension, shortlist_above=0)
     whole.apply(rows_of(rows))
     assert matrix.resident_bytes > whole.resident_bytes  # the projection is counted
+
+
+def test_a_quantized_matrix_shortlists_a_long_scan_and_still_rescores_exactly() -> None:
+    rng = np.random.default_rng(11)
+    dimension, count = 64, 6000
+    centres = rng.standard_normal((20, dimension)).astype(np.float32)
+    vectors = centres[rng.integers(0, 20, count)] + 0.7 * rng.standard_normal((count, dimension)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    seqs = np.arange(1, count + 1, dtype=np.int64)
+
+    def exact_vectors(store_id: int, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return wanted, vectors[wanted - 1]
+
+    rows = rows_of([Row(f"m{s}", int(s), ("app-a", "t1", "planner", "r1"), "fact", 0.0, vectors[s - 1]) for s in seqs])
+    matrix = VectorMatrix(1, dimension, quantized=True, exact_vectors=exact_vectors, shortlist_above=1000)
+    matrix.replace_all([rows])
+    read = ReadFilter(store_id=1, scope=Scope(app_id="app-a", tenant_id="*", agent_id="*", run_id="*"))
+    recalls = []
+    for number in range(40):
+        query = centres[number % 20] + rng.standard_normal(dimension).astype(np.float32)
+        query /= np.linalg.norm(query)
+        found = matrix.nearest(read, query, 10)
+        truth = vectors @ query
+        recalls.append(len(set((np.argsort(-truth)[:10] + 1).tolist()) & set(found)) / 10)
+        for seq, score in found.items():
+            assert score == pytest.approx(float(truth[seq - 1]), abs=1e-5)
+    assert np.mean(recalls) >= 0.99
