@@ -24,7 +24,8 @@ class Settings:
         vector_shortlist_above: a scan of the in-memory matrix over more memories than this first ranks them by
             their projection onto 128 principal directions and scores exactly only the best 2% (at least 1,000):
             recall@40 against the full scan was 0.996 on a needle among near-duplicates and 1.000 on real text
-            at 100,000 memories (``benchmarks/vector_recall.py``), in a third of the time. ``0`` always scans every memory.
+            at 100,000 memories (``benchmarks/vector_recall.py``), in a third of the time. ``0`` always scans
+            every memory.
     """
 
     exact_scan_limit: int = 4000
