@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 K1 = 1.2
 B = 0.75
@@ -74,10 +74,16 @@ def query_stems(terms: Sequence[str]) -> list[str]:
     return [stem for term in terms for stem in tokens(term)]
 
 
-def term_stems(terms: Sequence[str]) -> dict[str, str]:
-    """Each term's stem, for the terms the index reads as one token (a term of more or fewer tokens is a phrase to
-    FTS5 and is left out)."""
-    return {term: found[0] for term in terms if len(found := tokens(term)) == 1}
+# (stems) -> how many rows of a record's keyword index hold each (absent when none does).
+StemRows = Callable[[Collection[str]], Mapping[str, int]]
+
+
+def term_holding(terms: Sequence[str], stem_rows: StemRows) -> dict[str, int]:
+    """How many rows hold each of ``terms``, by its stem, counted by the record's ``stem_rows``; a term the index
+    reads as a phrase (more or fewer tokens than one) is left out."""
+    stems = {term: found[0] for term in terms if len(found := tokens(term)) == 1}
+    rows = stem_rows(stems.values())
+    return {term: rows.get(stem, 0) for term, stem in stems.items()}
 
 
 def idf(documents: int, holding: int) -> float:

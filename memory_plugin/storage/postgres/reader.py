@@ -15,7 +15,7 @@ from ...filters import ReadFilter
 from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, ScopeSummary, StoreStats
 from ...scope import Scope
 from ..base import CandidateRow, IndexChange, MemoryRow, StoreRow, Vector
-from ..bm25 import K1, B, idf, query_stems, term_stems
+from ..bm25 import K1, B, idf, query_stems, term_holding
 from ..sqlite.rows import (
     CANDIDATE_COLUMNS,
     embedding_matrix,
@@ -140,11 +140,9 @@ class PostgresReader:
     def holding(self, terms: Sequence[str]) -> dict[str, int]:
         """How many memories of the record hold each of ``terms`` (by the stems SQLite's full-text index makes);
         a term that index reads as a phrase is left out."""
-        stems = term_stems(terms)
-        rows = self._term_rows(list(stems.values()))
-        return {term: rows.get(stem, 0) for term, stem in stems.items()}
+        return term_holding(terms, self._term_rows)
 
-    def _term_rows(self, stems: Sequence[str]) -> dict[str, int]:
+    def _term_rows(self, stems: Collection[str]) -> dict[str, int]:
         sql = "SELECT term, sum(documents) AS n FROM keyword_terms WHERE term = ANY(%s) GROUP BY term"
         return {str(r["term"]): int(r["n"]) for r in self._all(sql, (sorted(set(stems)),))}
 

@@ -12,17 +12,15 @@ holds the two scores equal on every candidate.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
-from ..bm25 import idf, score, stem_counts, tokens
+from ..bm25 import StemRows, idf, score, stem_counts, tokens
 
 # An fts5vocab table over the full-text index (one row per term: how many rows hold it), in each connection's temp
 # schema: it keeps nothing of its own, so nothing in the database file changes.
 VOCABULARY = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.memories_fts_rows USING fts5vocab(main, 'memories_fts', 'row')"
 # FTS5's averages record: the row count, then the token total of each column, as varints.
 _AVERAGES_ROWID = 1
-# (stems) -> how many rows of the full-text index hold each (absent when none does).
-StemRows = Callable[[Collection[str]], Mapping[str, int]]
 _CHUNK = 500
 
 

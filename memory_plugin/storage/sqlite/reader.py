@@ -13,7 +13,7 @@ from ...models import ExtractionJob, HistoryEvent, Message, RequestRecord, Scope
 from ...retrieval import match_expression
 from ...scope import Scope
 from ..base import CandidateRow, IndexChange, MemoryRow, StoreRow, Vector
-from ..bm25 import term_stems
+from ..bm25 import term_holding
 from . import keywords
 from .matrix_feed import MatrixFeed
 from .rows import (
@@ -198,9 +198,7 @@ class SqliteReader:
     def holding(self, terms: Sequence[str]) -> dict[str, int]:
         """How many memories of the record hold each of ``terms`` (as the full-text index stems them); a term the
         index reads as a phrase is left out."""
-        stems = term_stems(terms)
-        rows = self._stem_rows(stems.values())
-        return {term: rows.get(stem, 0) for term, stem in stems.items()}
+        return term_holding(terms, self._stem_rows)
 
     def _stem_rows(self, stems: Collection[str]) -> dict[str, int]:
         """:func:`.keywords.term_rows`, each stem counted once per transaction: counting walks the stem's whole
