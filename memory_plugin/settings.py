@@ -35,18 +35,10 @@ class Settings:
     vector_shortlist_above: int = 20_000
 
     def __post_init__(self) -> None:
-        if isinstance(self.exact_scan_limit, bool) or not isinstance(self.exact_scan_limit, int):
-            raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
-        if self.exact_scan_limit < 0:
-            raise InvalidArgumentError("exact_scan_limit", "must be an integer >= 0")
-        if isinstance(self.vector_memory_limit, bool) or not isinstance(self.vector_memory_limit, int):
-            raise InvalidArgumentError("vector_memory_limit", "must be an integer >= 0")
-        if self.vector_memory_limit < 0:
-            raise InvalidArgumentError("vector_memory_limit", "must be an integer >= 0")
-        if isinstance(self.vector_shortlist_above, bool) or not isinstance(self.vector_shortlist_above, int):
-            raise InvalidArgumentError("vector_shortlist_above", "must be an integer >= 0")
-        if self.vector_shortlist_above < 0:
-            raise InvalidArgumentError("vector_shortlist_above", "must be an integer >= 0")
+        for field in ("exact_scan_limit", "vector_memory_limit", "vector_shortlist_above"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidArgumentError(field, "must be an integer >= 0")
         if not isinstance(self.close_wait_seconds, (int, float)) or self.close_wait_seconds < 0:
             raise InvalidArgumentError("close_wait_seconds", "must be a number of seconds >= 0")
         if not isinstance(self.job_lease_seconds, (int, float)) or not self.job_lease_seconds > 0:
