@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 K1 = 1.2
 B = 0.75
@@ -39,31 +40,43 @@ def _tokenizer() -> sqlite3.Connection:
 
 def tokens(text: str) -> list[str]:
     """The tokens SQLite's full-text index makes of ``text``, in order (stemmed, case and diacritics folded)."""
-    conn = _tokenizer()
-    conn.execute("BEGIN")
-    try:
-        conn.execute("INSERT INTO text (rowid, body) VALUES (1, ?)", (text,))
+    with _tokenized([text]) as conn:
         return [str(row[0]) for row in conn.execute("SELECT term FROM tokens ORDER BY offset")]
-    finally:
-        conn.execute("ROLLBACK")
 
 
 def stem_counts(texts: Sequence[str], stems: Collection[str]) -> list[dict[str, int]]:
     """Per text, how often each of ``stems`` is among its :func:`tokens` (absent when never), all texts tokenized
     in one transaction of the in-memory table."""
-    conn = _tokenizer()
     found: list[dict[str, int]] = [{} for _ in texts]
     wanted = sorted(set(stems))
     if not wanted:
         return found
+    marks = ",".join("?" * len(wanted))
+    sql = f"SELECT doc, term, count(*) FROM tokens WHERE term IN ({marks}) GROUP BY doc, term"
+    with _tokenized(texts) as conn:
+        for doc, term, count in conn.execute(sql, wanted):
+            found[int(doc)][str(term)] = int(count)
+    return found
+
+
+def distinct_tokens(texts: Sequence[str]) -> list[set[str]]:
+    """Per text, the distinct :func:`tokens` it holds, all texts tokenized in one transaction of the in-memory
+    table."""
+    found: list[set[str]] = [set() for _ in texts]
+    with _tokenized(texts) as conn:
+        for doc, term in conn.execute("SELECT DISTINCT doc, term FROM tokens"):
+            found[int(doc)].add(str(term))
+    return found
+
+
+@contextmanager
+def _tokenized(texts: Sequence[str]) -> Iterator[sqlite3.Connection]:
+    """The in-memory table holding ``texts`` (row ``i`` the ``i``-th), emptied again afterwards."""
+    conn = _tokenizer()
     conn.execute("BEGIN")
     try:
         conn.executemany("INSERT INTO text (rowid, body) VALUES (?, ?)", enumerate(texts))
-        marks = ",".join("?" * len(wanted))
-        sql = f"SELECT doc, term, count(*) FROM tokens WHERE term IN ({marks}) GROUP BY doc, term"
-        for doc, term, count in conn.execute(sql, wanted):
-            found[int(doc)][str(term)] = int(count)
-        return found
+        yield conn
     finally:
         conn.execute("ROLLBACK")
 

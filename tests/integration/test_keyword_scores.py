@@ -4,6 +4,7 @@ to the last bit that matters, after inserts, updates and deletes, for stems, dia
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,53 @@ def test_a_term_fts5_reads_as_a_phrase_is_scored_by_fts5(tmp_path: Path, fake_em
             assert keywords.scores(reader._conn, [phrase], {1, 2, 3, 4}) is None
         computed, by_row, _ = _scores(client, phrase)
     assert computed == by_row and computed
+
+
+def _counts(folder: Path) -> tuple[dict[str, int], dict[str, int]]:
+    """The row count of every term: as the record keeps it, and as an ``fts5vocab`` table counts it."""
+    with sqlite3.connect(folder / "memory.db") as db:
+        db.execute("CREATE VIRTUAL TABLE temp.counted USING fts5vocab(main, 'memories_fts', 'row')")
+        kept = dict(db.execute("SELECT term, documents FROM keyword_terms"))
+        return kept, dict(db.execute("SELECT term, doc FROM temp.counted"))
+
+
+def test_the_kept_term_counts_are_fts5s_after_every_kind_of_write(tmp_path: Path, fake_embedder: Embedder) -> None:
+    other_tenant = SCOPE.with_(tenant_id="user-002")
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        store = client.create_memory_store("keywords")
+        written = [store.add(SCOPE, text=text).memories[0] for text in TEXTS]
+        store.add(SCOPE, messages=[{"role": "user", "content": "Coffee again, said Zoë", "name": "Zoë"}])
+        for text in TEXTS[:4]:
+            store.add(other_tenant, text=text)
+        doomed = client.create_memory_store("doomed")
+        doomed.add(SCOPE, text="A store that goes away, with its own coffee")
+        writes = [
+            lambda: store.update(SCOPE, written[0].id, text="The user drinks strong coffee every single morning"),
+            lambda: store.update(SCOPE, written[1].id, metadata={"topic": "jokes"}),
+            lambda: store.delete(SCOPE, written[2].id),
+            lambda: store.delete_all(other_tenant),
+            lambda: client.delete_memory_store("doomed"),
+            lambda: store.delete_all(SCOPE),
+        ]
+        kept, counted = _counts(tmp_path)
+        assert kept == counted and kept["coffe"] >= 5
+        for write in writes:
+            write()
+            kept, counted = _counts(tmp_path)
+            assert kept == counted
+    assert kept == {}
+
+
+def test_a_version_3_record_gets_its_term_counts_from_the_index(tmp_path: Path, fake_embedder: Embedder) -> None:
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        store = client.create_memory_store("keywords")
+        for text in TEXTS:
+            store.add(SCOPE, text=text)
+    with sqlite3.connect(tmp_path / "memory.db") as db:  # version 3: no kept counts
+        db.execute("DROP TABLE keyword_terms")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
+        kept, counted = _counts(tmp_path)
+        assert kept == counted and len(kept) > 20
+        computed, by_row, _ = _scores(client, "coffee running")
+        assert computed == pytest.approx(by_row, rel=1e-12) and computed

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import ClientClosedError, StorageError
-from .keywords import VOCABULARY
 from .schema import prepare_schema
 
 READ_FAILURE = "cannot read the record"
@@ -50,7 +49,6 @@ class Connections:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=5.0)
         conn.row_factory = sqlite3.Row
-        conn.execute(VOCABULARY)
         return conn
 
     def close(self) -> None:

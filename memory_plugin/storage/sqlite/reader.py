@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -74,7 +75,6 @@ class SqliteReader:
     def __init__(self, conn: sqlite3.Connection, feed: MatrixFeed | None = None) -> None:
         self._conn = conn
         self._feed = feed
-        self._stem_counts: dict[str, int] = {}
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         """Raw SQL in this transaction, for the other parts of the SQLite backend (the job queue)."""
@@ -198,25 +198,13 @@ class SqliteReader:
     def holding(self, terms: Sequence[str]) -> dict[str, int]:
         """How many memories of the record hold each of ``terms`` (as the full-text index stems them); a term the
         index reads as a phrase is left out."""
-        return term_holding(terms, self._stem_rows)
-
-    def _stem_rows(self, stems: Collection[str]) -> dict[str, int]:
-        """:func:`.keywords.term_rows`, each stem counted once per transaction: counting walks the stem's whole
-        posting list (about 1 ms for a stem 30,000 rows hold), and a search asks twice. A write transaction
-        counts afresh: its own writes change the counts."""
-        if not self.committed_only:
-            return keywords.term_rows(self._conn, stems)
-        missing = set(stems) - self._stem_counts.keys()
-        if missing:
-            counted = keywords.term_rows(self._conn, missing)
-            self._stem_counts.update((stem, counted.get(stem, 0)) for stem in missing)
-        return {stem: self._stem_counts[stem] for stem in stems}
+        return term_holding(terms, partial(keywords.term_rows, self._conn))
 
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
         """BM25 of those of ``positions`` that match any term, the same score :meth:`keyword` gives: computed from
         the full-text index's own statistics (:mod:`.keywords`), or, for a query with a term FTS5 reads as a
         phrase, asked of FTS5 one row at a time."""
-        found = keywords.scores(self._conn, terms, positions, self._stem_rows)
+        found = keywords.scores(self._conn, terms, positions)
         return self._keyword_by_row(terms, positions) if found is None else found
 
     def _keyword_by_row(self, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:

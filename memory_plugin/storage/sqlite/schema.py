@@ -92,8 +92,22 @@ def _to_version_3(conn: sqlite3.Connection) -> None:
     _run(conn, "ALTER TABLE requests ADD COLUMN key_id TEXT")
 
 
+def _to_version_4(conn: sqlite3.Connection) -> None:
+    """How many rows of the full-text index hold each term, kept from now on by the writer (see ``keywords``):
+    counted once here, from an ``fts5vocab`` table over the index."""
+    _run(
+        conn,
+        """
+        CREATE TABLE keyword_terms (term TEXT PRIMARY KEY, documents INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE VIRTUAL TABLE temp.memories_fts_rows USING fts5vocab(main, 'memories_fts', 'row');
+        INSERT INTO keyword_terms (term, documents) SELECT term, doc FROM temp.memories_fts_rows;
+        DROP TABLE temp.memories_fts_rows;
+        """,
+    )
+
+
 # MIGRATIONS[n] takes a record from version n + 1 to version n + 2.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_2, _to_version_3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_version_2, _to_version_3, _to_version_4)
 SCHEMA_VERSION = len(MIGRATIONS) + 1
 
 
