@@ -66,8 +66,10 @@ REDUCED_DIMENSION = 128
 SHORTLIST_SHARE = 1 / 50
 SHORTLIST_MIN_ROWS = 1000
 SHORTLIST_PER_RESULT = 25
-# A projection of at least this many rows is ranked in ``_SCAN_PARTS`` parts at once.
+# A projection of at least this many rows is ranked in ``_SCAN_PARTS`` parts at once, and at least this many rows
+# gathered from the matrix (a shortlist) are scored so.
 _PARALLEL_ROWS = 50_000
+_PARALLEL_GATHER = SHORTLIST_MIN_ROWS
 _SCAN_PARTS = 2
 _scan_threads: ThreadPoolExecutor | None = None
 _scan_threads_lock = threading.Lock()
@@ -306,11 +308,10 @@ class _Segment:
         within a rounding error for int8 rows."""
         block = self.rows
         if rows is not None and len(rows) * 4 < stop - start:  # a few rows: gather them
-            chosen = block.vectors[rows]
-            if block.scales is None:
-                return _dot(chosen, vector)
-            scaled: FloatRows = _dot(chosen.astype(np.float32), vector) * block.scales[rows]
-            return scaled
+            if len(rows) < _PARALLEL_GATHER:
+                return self._gathered(rows, vector)
+            parts = np.array_split(rows, _SCAN_PARTS)
+            return np.concatenate(_in_parallel([functools.partial(self._gathered, part, vector) for part in parts]))
         if block.scales is None:
             scores = _dot(block.vectors[start:stop], vector)
         else:
@@ -322,6 +323,14 @@ class _Segment:
                 scores[at - start : at - start + len(part)] = _dot(buffer[: len(part)], vector)
             scores *= block.scales[start:stop]
         return scores if rows is None else scores[rows - start]
+
+    def _gathered(self, rows: np.ndarray, vector: FloatRows) -> FloatRows:
+        block = self.rows
+        chosen = block.vectors[rows]
+        if block.scales is None:
+            return _dot(chosen, vector)
+        scaled: FloatRows = _dot(chosen.astype(np.float32), vector) * block.scales[rows]
+        return scaled
 
 
 @dataclass(frozen=True)
