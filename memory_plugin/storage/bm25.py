@@ -40,8 +40,16 @@ def _tokenizer() -> sqlite3.Connection:
 
 def tokens(text: str) -> list[str]:
     """The tokens SQLite's full-text index makes of ``text``, in order (stemmed, case and diacritics folded)."""
-    with _tokenized([text]) as conn:
-        return [str(row[0]) for row in conn.execute("SELECT term FROM tokens ORDER BY offset")]
+    return token_lists([text])[0]
+
+
+def token_lists(texts: Sequence[str]) -> list[list[str]]:
+    """The :func:`tokens` of each of ``texts``, all tokenized in one transaction of the in-memory table."""
+    found: list[list[str]] = [[] for _ in texts]
+    with _tokenized(texts) as conn:
+        for doc, term in conn.execute("SELECT doc, term FROM tokens ORDER BY doc, offset"):
+            found[int(doc)].append(str(term))
+    return found
 
 
 def stem_counts(texts: Sequence[str], stems: Collection[str]) -> list[dict[str, int]]:
@@ -84,7 +92,7 @@ def _tokenized(texts: Sequence[str]) -> Iterator[sqlite3.Connection]:
 def query_stems(terms: Sequence[str]) -> list[str]:
     """The stems a keyword search looks for, one per query term (FTS5 tokenizes each quoted term the same way).
     Duplicates are kept: two query terms with one stem are two phrases to FTS5, each scored."""
-    return [stem for term in terms for stem in tokens(term)]
+    return [stem for found in token_lists(terms) for stem in found]
 
 
 # (stems) -> how many rows of a record's keyword index hold each (absent when none does).
@@ -94,7 +102,7 @@ StemRows = Callable[[Collection[str]], Mapping[str, int]]
 def term_holding(terms: Sequence[str], stem_rows: StemRows) -> dict[str, int]:
     """How many rows hold each of ``terms``, by its stem, counted by the record's ``stem_rows``; a term the index
     reads as a phrase (more or fewer tokens than one) is left out."""
-    stems = {term: found[0] for term in terms if len(found := tokens(term)) == 1}
+    stems = {term: found[0] for term, found in zip(terms, token_lists(terms), strict=True) if len(found) == 1}
     rows = stem_rows(stems.values())
     return {term: rows.get(stem, 0) for term, stem in stems.items()}
 

@@ -19,7 +19,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 
-from ..bm25 import distinct_tokens, idf, score, stem_counts, tokens
+from ..bm25 import distinct_tokens, idf, score, stem_counts, token_lists
 
 # FTS5's averages record: the row count, then the token total of each column, as varints.
 _AVERAGES_ROWID = 1
@@ -56,7 +56,7 @@ def scores(conn: sqlite3.Connection, terms: Sequence[str], positions: Collection
     """BM25 (weight 1 on the terms column, 0 on the scope column) of those of ``positions`` holding any of
     ``terms``; ``None`` when a term is a phrase to FTS5 (it tokenizes into more or fewer than one token), which
     only FTS5 itself scores."""
-    query = [tokens(term) for term in terms]
+    query = token_lists(terms)
     if any(len(stems) != 1 for stems in query):
         return None
     stems = [found[0] for found in query]
