@@ -17,8 +17,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 K1 = 1.2
 B = 0.75
@@ -44,49 +43,18 @@ def tokens(text: str) -> list[str]:
 
 
 def token_lists(texts: Sequence[str]) -> list[list[str]]:
-    """The :func:`tokens` of each of ``texts``, all tokenized in one transaction of the in-memory table."""
+    """The :func:`tokens` of each of ``texts``, all tokenized in one transaction of the in-memory table (emptied
+    again afterwards)."""
     found: list[list[str]] = [[] for _ in texts]
-    with _tokenized(texts) as conn:
-        for doc, term in conn.execute("SELECT doc, term FROM tokens ORDER BY doc, offset"):
-            found[int(doc)].append(str(term))
-    return found
-
-
-def stem_counts(texts: Sequence[str], stems: Collection[str]) -> list[dict[str, int]]:
-    """Per text, how often each of ``stems`` is among its :func:`tokens` (absent when never), all texts tokenized
-    in one transaction of the in-memory table."""
-    found: list[dict[str, int]] = [{} for _ in texts]
-    wanted = sorted(set(stems))
-    if not wanted:
-        return found
-    marks = ",".join("?" * len(wanted))
-    sql = f"SELECT doc, term, count(*) FROM tokens WHERE term IN ({marks}) GROUP BY doc, term"
-    with _tokenized(texts) as conn:
-        for doc, term, count in conn.execute(sql, wanted):
-            found[int(doc)][str(term)] = int(count)
-    return found
-
-
-def distinct_tokens(texts: Sequence[str]) -> list[set[str]]:
-    """Per text, the distinct :func:`tokens` it holds, all texts tokenized in one transaction of the in-memory
-    table."""
-    found: list[set[str]] = [set() for _ in texts]
-    with _tokenized(texts) as conn:
-        for doc, term in conn.execute("SELECT DISTINCT doc, term FROM tokens"):
-            found[int(doc)].add(str(term))
-    return found
-
-
-@contextmanager
-def _tokenized(texts: Sequence[str]) -> Iterator[sqlite3.Connection]:
-    """The in-memory table holding ``texts`` (row ``i`` the ``i``-th), emptied again afterwards."""
     conn = _tokenizer()
     conn.execute("BEGIN")
     try:
         conn.executemany("INSERT INTO text (rowid, body) VALUES (?, ?)", enumerate(texts))
-        yield conn
+        for doc, term in conn.execute("SELECT doc, term FROM tokens ORDER BY doc, offset"):
+            found[int(doc)].append(str(term))
     finally:
         conn.execute("ROLLBACK")
+    return found
 
 
 def query_stems(terms: Sequence[str]) -> list[str]:

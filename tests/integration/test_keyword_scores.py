@@ -66,15 +66,20 @@ def test_a_term_fts5_reads_as_a_phrase_is_scored_by_fts5(tmp_path: Path, fake_em
     assert computed == by_row and computed
 
 
-def _counts(folder: Path) -> tuple[dict[str, int], dict[str, int]]:
-    """The row count of every term: as the record keeps it, and as an ``fts5vocab`` table counts it."""
+def _kept(folder: Path) -> tuple[dict[str, int], dict[str, int], dict[int, int], dict[int, int]]:
+    """What the record keeps beside the full-text index (each term's row count, each row's length) and the same as
+    FTS5 counts it (an ``fts5vocab`` table, the docsize records)."""
     with sqlite3.connect(folder / "memory.db") as db:
         db.execute("CREATE VIRTUAL TABLE temp.counted USING fts5vocab(main, 'memories_fts', 'row')")
-        kept = dict(db.execute("SELECT term, documents FROM keyword_terms"))
-        return kept, dict(db.execute("SELECT term, doc FROM temp.counted"))
+        sizes = {
+            seq: sum(keywords.varints(size)) for seq, size in db.execute("SELECT id, sz FROM memories_fts_docsize")
+        }
+        return (dict(db.execute("SELECT term, documents FROM keyword_terms")),
+                dict(db.execute("SELECT term, doc FROM temp.counted")),
+                dict(db.execute("SELECT seq, length FROM keyword_rows")), sizes)  # fmt: skip
 
 
-def test_the_kept_term_counts_are_fts5s_after_every_kind_of_write(tmp_path: Path, fake_embedder: Embedder) -> None:
+def test_what_is_kept_beside_the_index_stays_fts5s_after_every_write(tmp_path: Path, fake_embedder: Embedder) -> None:
     other_tenant = SCOPE.with_(tenant_id="user-002")
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         store = client.create_memory_store("keywords")
@@ -92,25 +97,26 @@ def test_the_kept_term_counts_are_fts5s_after_every_kind_of_write(tmp_path: Path
             lambda: client.delete_memory_store("doomed"),
             lambda: store.delete_all(SCOPE),
         ]
-        kept, counted = _counts(tmp_path)
-        assert kept == counted and kept["coffe"] >= 5
+        kept, counted, lengths, sizes = _kept(tmp_path)
+        assert kept == counted and kept["coffe"] >= 5 and lengths == sizes
         for write in writes:
             write()
-            kept, counted = _counts(tmp_path)
-            assert kept == counted
-    assert kept == {}
+            kept, counted, lengths, sizes = _kept(tmp_path)
+            assert kept == counted and lengths == sizes
+    assert kept == {} and lengths == {}
 
 
-def test_a_version_3_record_gets_its_term_counts_from_the_index(tmp_path: Path, fake_embedder: Embedder) -> None:
+def test_a_version_3_record_gets_what_is_kept_beside_the_index(tmp_path: Path, fake_embedder: Embedder) -> None:
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
         store = client.create_memory_store("keywords")
         for text in TEXTS:
             store.add(SCOPE, text=text)
-    with sqlite3.connect(tmp_path / "memory.db") as db:  # version 3: no kept counts
+    with sqlite3.connect(tmp_path / "memory.db") as db:  # version 3: nothing kept beside the full-text index
         db.execute("DROP TABLE keyword_terms")
+        db.execute("DROP TABLE keyword_rows")
         db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     with MemoryClient(path=tmp_path, embedder=fake_embedder) as client:
-        kept, counted = _counts(tmp_path)
-        assert kept == counted and len(kept) > 20
+        kept, counted, lengths, sizes = _kept(tmp_path)
+        assert kept == counted and len(kept) > 20 and lengths == sizes
         computed, by_row, _ = _scores(client, "coffee running")
         assert computed == pytest.approx(by_row, rel=1e-12) and computed

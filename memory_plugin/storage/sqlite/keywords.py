@@ -1,16 +1,20 @@
-"""BM25 of given rows of the SQLite full-text index, computed here exactly as FTS5's ``bm25()`` would.
+"""The SQLite full-text index's entries, and BM25 of given rows computed here exactly as FTS5's ``bm25()`` would.
 
 Search asks for the BM25 of every candidate the vector side found. FTS5 computes ``bm25()`` per statement, and each
 time first counts the rows holding each query term by walking the term's whole posting list: asked one row at a
 time, that walk was most of a search's time at 100k memories (about 1 ms a candidate for terms common in the store).
-So the reader reads what FTS5 reads and applies the formula of :mod:`..bm25` itself: the table's row count and token
-total (the averages record FTS5 keeps in its data table), each query term's row count, and each candidate's indexed
-terms and token count (FTS5's content and docsize tables). A test holds the two scores equal on every candidate.
+So the reader applies the formula of :mod:`..bm25` itself, to what FTS5 would read: the table's row count and token
+total (the averages record FTS5 keeps in its data table), each query term's row count, and each candidate's
+weighted terms and token count. A test holds the two scores equal on every candidate.
 
-Row counts per term. FTS5 keeps none: counting them walks the term's whole posting list (about 1 ms for a term
-30,000 rows hold), which both retrievers' scores need on every search. So the record keeps them in ``keyword_terms``,
-changed by the writer in the transaction that changes the full-text index (:func:`count_terms`), exactly the count an
-``fts5vocab`` table of type ``row`` gives (a test holds them equal after every kind of write).
+What FTS5 keeps no cheap way to read, the record keeps beside it, changed in the transaction that changes the index
+(:func:`index`, :func:`unindex`), so that a search neither walks posting lists nor tokenizes its candidates again:
+
+- ``keyword_terms``: how many rows hold each term (in any column), exactly what an ``fts5vocab`` table of type
+  ``row`` counts (a test holds them equal after every kind of write). Counting a term 30,000 rows hold walks its
+  posting list for about 1 ms, and both retrievers' scores need every query term's count.
+- ``keyword_rows``: per row, the tokens of its weighted (terms) column in order, and its tokens in every column (FTS5's
+  document length).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 
-from ..bm25 import distinct_tokens, idf, score, stem_counts, token_lists
+from ..bm25 import idf, score, token_lists
 
 # FTS5's averages record: the row count, then the token total of each column, as varints.
 _AVERAGES_ROWID = 1
@@ -65,12 +69,12 @@ def scores(conn: sqlite3.Connection, terms: Sequence[str], positions: Collection
         return {}
     holding = term_rows(conn, stems)
     weights = [idf(documents, holding.get(stem, 0)) for stem in stems]
-    average = total / documents
-    rows = list(_indexed(conn, sorted(positions)).items())
+    average, wanted = total / documents, set(stems)
     found: dict[int, float] = {}
-    counted = stem_counts([text for _, (_, text) in rows], stems)
-    for (position, (size, _)), counts in zip(rows, counted, strict=True):
-        value = score(weights, stems, counts, size, average)
+    for position, terms, length in _kept_rows(conn, sorted(positions)):
+        held = terms.split(" ")
+        counts = {stem: n for stem in wanted if (n := held.count(stem))}
+        value = score(weights, stems, counts, length, average)
         if value is not None:
             found[position] = value
     return found
@@ -84,11 +88,47 @@ def term_rows(conn: sqlite3.Connection, stems: Collection[str]) -> dict[str, int
     return {str(term): int(rows) for term, rows in conn.execute(sql, wanted)}
 
 
-def count_terms(conn: sqlite3.Connection, indexed: Sequence[tuple[str, str]], change: int) -> None:
-    """Add ``change`` (1: inserted, -1: deleted) to the row count of every term of each full-text entry of
-    ``indexed`` (its ``terms`` and ``scope`` columns), in the transaction that inserts or deletes the entries."""
-    held = distinct_tokens([f"{terms} {scope}" for terms, scope in indexed])  # the columns' tokens, together
-    counted = Counter(term for row in held for term in row)
+def index(conn: sqlite3.Connection, entries: Sequence[tuple[int, str, str]]) -> None:
+    """Add the full-text entries ``(position, terms, scope)`` to the index, with what the record keeps of them."""
+    conn.executemany("INSERT INTO memories_fts (rowid, terms, scope) VALUES (?, ?, ?)", entries)
+    keep(conn, entries)
+
+
+def keep(conn: sqlite3.Connection, entries: Sequence[tuple[int, str, str]]) -> None:
+    """Keep the tokens, lengths and term counts of full-text entries ``(position, terms, scope)`` the index holds
+    (the migration that added them calls this for every entry)."""
+    rows, counted = [], Counter[str]()
+    for (position, _, _), (weighted, scoped) in zip(entries, _tokenized(entries), strict=True):
+        rows.append((position, " ".join(weighted), len(weighted) + len(scoped)))
+        counted.update(set(weighted) | set(scoped))
+    conn.executemany("INSERT INTO keyword_rows (seq, terms, length) VALUES (?, ?, ?)", rows)
+    _count_terms(conn, counted, 1)
+
+
+def unindex(conn: sqlite3.Connection, positions: Sequence[int]) -> list[tuple[int, str, str]]:
+    """Delete the full-text entries of the rows at ``positions`` and what the record keeps of them; return the
+    entries ``(position, terms, scope)``."""
+    gone: list[tuple[int, str, str]] = []
+    for start in range(0, len(positions), _CHUNK):
+        chunk = positions[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        sql = f"SELECT id, c0, c1 FROM memories_fts_content WHERE id IN ({marks})"
+        entries = [(int(position), str(terms), str(scope)) for position, terms, scope in conn.execute(sql, chunk)]
+        _count_terms(conn, Counter(t for weighted, scoped in _tokenized(entries) for t in {*weighted, *scoped}), -1)
+        conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", chunk)
+        conn.execute(f"DELETE FROM keyword_rows WHERE seq IN ({marks})", chunk)
+        gone.extend(entries)
+    return gone
+
+
+def _tokenized(entries: Sequence[tuple[int, str, str]]) -> list[tuple[list[str], list[str]]]:
+    """The tokens of each entry's two columns, all tokenized at once."""
+    columns = token_lists([text for _, terms, scope in entries for text in (terms, scope)])
+    return list(zip(columns[::2], columns[1::2], strict=True))
+
+
+def _count_terms(conn: sqlite3.Connection, counted: Counter[str], change: int) -> None:
+    """Add ``change`` (1: inserted, -1: deleted) times ``counted`` to the terms' row counts."""
     conn.executemany(
         "INSERT INTO keyword_terms (term, documents) VALUES (?, ?)"
         " ON CONFLICT (term) DO UPDATE SET documents = documents + excluded.documents",
@@ -98,27 +138,11 @@ def count_terms(conn: sqlite3.Connection, indexed: Sequence[tuple[str, str]], ch
         conn.executemany("DELETE FROM keyword_terms WHERE term = ? AND documents <= 0", [(t,) for t in counted])
 
 
-def entries(conn: sqlite3.Connection, positions: Sequence[int]) -> list[tuple[str, str]]:
-    """The full-text entries (``terms``, ``scope``) of the rows at ``positions``."""
-    found: list[tuple[str, str]] = []
+def _kept_rows(conn: sqlite3.Connection, positions: list[int]) -> Iterator[tuple[int, str, int]]:
+    """Per row at ``positions``: its weighted tokens (space-separated) and its tokens in every column."""
     for start in range(0, len(positions), _CHUNK):
         chunk = positions[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        sql = f"SELECT c0, c1 FROM memories_fts_content WHERE id IN ({marks})"
-        found.extend((str(terms), str(scope)) for terms, scope in conn.execute(sql, chunk))
-    return found
-
-
-def _indexed(conn: sqlite3.Connection, positions: list[int]) -> dict[int, tuple[int, str]]:
-    """Per row: its tokens in every column (FTS5's docsize record) and its indexed terms column."""
-    found: dict[int, tuple[int, str]] = {}
-    for start in range(0, len(positions), _CHUNK):
-        chunk = positions[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for rowid, text, size in conn.execute(
-            "SELECT c.id, c.c0, d.sz FROM memories_fts_content c JOIN memories_fts_docsize d ON d.id = c.id"
-            f" WHERE c.id IN ({marks})",
-            chunk,
-        ):
-            found[int(rowid)] = (sum(varints(bytes(size))), str(text))
-    return found
+        sql = f"SELECT seq, terms, length FROM keyword_rows WHERE seq IN ({marks})"
+        for position, terms, length in conn.execute(sql, chunk):
+            yield int(position), str(terms), int(length)

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from ...errors import StorageError
+from . import keywords
 
 # How an audit record stores a read-scope segment that is a list of ids: this mark (a control character, which no
 # id may contain) and the ids as a JSON list. A concrete id or ``*`` is stored as is, so no id can be mistaken for
@@ -93,17 +94,18 @@ def _to_version_3(conn: sqlite3.Connection) -> None:
 
 
 def _to_version_4(conn: sqlite3.Connection) -> None:
-    """How many rows of the full-text index hold each term, kept from now on by the writer (see ``keywords``):
-    counted once here, from an ``fts5vocab`` table over the index."""
+    """What the record keeps beside the full-text index so that a search neither counts terms nor tokenizes its
+    candidates (see ``keywords``), computed once here from every entry of the index."""
     _run(
         conn,
         """
         CREATE TABLE keyword_terms (term TEXT PRIMARY KEY, documents INTEGER NOT NULL) WITHOUT ROWID;
-        CREATE VIRTUAL TABLE temp.memories_fts_rows USING fts5vocab(main, 'memories_fts', 'row');
-        INSERT INTO keyword_terms (term, documents) SELECT term, doc FROM temp.memories_fts_rows;
-        DROP TABLE temp.memories_fts_rows;
+        CREATE TABLE keyword_rows (seq INTEGER PRIMARY KEY, terms TEXT NOT NULL, length INTEGER NOT NULL);
         """,
     )
+    entries = conn.execute("SELECT id, c0, c1 FROM memories_fts_content ORDER BY id")
+    while batch := entries.fetchmany(500):
+        keywords.keep(conn, [(int(position), str(terms), str(scope)) for position, terms, scope in batch])
 
 
 # MIGRATIONS[n] takes a record from version n + 1 to version n + 2.

@@ -57,7 +57,7 @@ class SqliteWriter(SqliteReader):
 
     def delete_store(self, store_id: int) -> None:
         positions = [int(r[0]) for r in self._conn.execute("SELECT seq FROM memories WHERE store_id = ?", (store_id,))]
-        self._delete_entries(positions)
+        keywords.unindex(self._conn, positions)
         for table in _STORE_TABLES:
             self._conn.execute(f"DELETE FROM {table} WHERE store_id = ?", (store_id,))
         self._conn.execute("DELETE FROM stores WHERE id = ?", (store_id,))
@@ -106,14 +106,6 @@ class SqliteWriter(SqliteReader):
     def _fetch(self, seq: int) -> MemoryRow:
         return row_memory_row(self._conn.execute("SELECT * FROM memories WHERE seq = ?", (seq,)).fetchone())
 
-    def _delete_entries(self, positions: Sequence[int]) -> None:
-        """Delete the full-text entries of the memories at ``positions``, and their terms' row counts."""
-        for start in range(0, len(positions), _CHUNK):
-            chunk = positions[start : start + _CHUNK]
-            keywords.count_terms(self._conn, keywords.entries(self._conn, chunk), -1)
-            marks = ",".join("?" * len(chunk))
-            self._conn.execute(f"DELETE FROM memories_fts WHERE rowid IN ({marks})", chunk)
-
     def insert_memory(self, store_id: int, scope: Scope, new: NewMemoryRecord, request_id: str) -> Memory:
         stamp = now()
         cursor = self._conn.execute(
@@ -125,9 +117,8 @@ class SqliteWriter(SqliteReader):
              new.event_time.timestamp(), stamp, stamp, embedding_blob(new.embedding)),
         )  # fmt: skip
         seq = int(cursor.lastrowid or 0)
-        entry = (index_text(new.text, new.speaker, new.context), scope_tokens(store_id, scope))
-        self._conn.execute("INSERT INTO memories_fts (rowid, terms, scope) VALUES (?, ?, ?)", (seq, *entry))
-        keywords.count_terms(self._conn, [entry], 1)
+        terms = index_text(new.text, new.speaker, new.context)
+        keywords.index(self._conn, [(seq, terms, scope_tokens(store_id, scope))])
         row = self._fetch(seq)
         self._log_change(store_id, row.memory.id)
         self._history(row, "created", request_id, (None, None), (new.text, dumps(new.metadata)), new.source_message_ids)
@@ -153,11 +144,8 @@ class SqliteWriter(SqliteReader):
             ),
         )
         if text is not None:
-            entry = keywords.entries(self._conn, [row.position])
-            terms = index_text(new_text, old.speaker, row.context)
-            self._conn.execute("UPDATE memories_fts SET terms = ? WHERE rowid = ?", (terms, row.position))
-            keywords.count_terms(self._conn, entry, -1)
-            keywords.count_terms(self._conn, [(terms, scope) for _, scope in entry], 1)
+            [(_, _, scope)] = keywords.unindex(self._conn, [row.position])
+            keywords.index(self._conn, [(row.position, index_text(new_text, old.speaker, row.context), scope)])
         self._log_change(row.store_id, old.id)
         self._history(
             row, "updated", request_id, (old.text, old_metadata), (new_text, new_metadata), source_message_ids
@@ -170,7 +158,7 @@ class SqliteWriter(SqliteReader):
 
     def delete_memory(self, row: MemoryRow, request_id: str, source_message_ids: Sequence[str] = ()) -> None:
         self._conn.execute("DELETE FROM memories WHERE seq = ?", (row.position,))
-        self._delete_entries([row.position])
+        keywords.unindex(self._conn, [row.position])
         self._log_change(row.store_id, row.memory.id)
         self._history(
             row, "deleted", request_id, (row.memory.text, dumps(row.memory.metadata)), (None, None), source_message_ids
@@ -188,7 +176,7 @@ class SqliteWriter(SqliteReader):
         for start in range(0, len(doomed), _CHUNK):
             positions = [row[0] for row in doomed[start : start + _CHUNK]]
             marks = ",".join("?" * len(positions))
-            self._delete_entries(positions)
+            keywords.unindex(self._conn, positions)
             self._conn.execute(f"DELETE FROM memories WHERE seq IN ({marks})", positions)
         for row in doomed:
             self._log_change(store_id, row[1])
