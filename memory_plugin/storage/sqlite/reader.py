@@ -202,8 +202,8 @@ class SqliteReader:
 
     def keyword_of(self, read: ReadFilter, terms: Sequence[str], positions: Collection[int]) -> dict[int, float]:
         """BM25 of those of ``positions`` that match any term, the same score :meth:`keyword` gives: computed from
-        the full-text index's own statistics (:mod:`.keywords`), or, for a query with a term FTS5 reads as a
-        phrase, asked of FTS5 one row at a time."""
+        the statistics the record keeps beside the full-text index (:mod:`.keywords`), or, for a query with a term
+        FTS5 reads as a phrase, asked of FTS5 one row at a time."""
         found = keywords.scores(self._conn, terms, positions)
         return self._keyword_by_row(terms, positions) if found is None else found
 
