@@ -79,7 +79,10 @@ class Database:
             configure=_configure,
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, int(timeout))},
             timeout=timeout,
-            reconnect_timeout=365 * 86400.0,  # keep trying through an outage: the servers reconnect by themselves
+            # The pool's reconnection backoff doubles without a bound for this long, so after a long outage it could
+            # wait as long again before its next try. Given up after one call's wait instead, the next call that
+            # needs a connection starts trying afresh: a server reconnects within seconds of the database's return.
+            reconnect_timeout=timeout,
             name="memory-plugin",
         )
         self._local = threading.local()
