@@ -14,12 +14,14 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .errors import EmbeddingError, EmbeddingMismatchError, InvalidArgumentError
+from .query_encoder import BertQueryEncoder
 
 Vectors = npt.NDArray[np.float32]
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
@@ -204,7 +206,9 @@ def local_embedder() -> Embedder:
             def model() -> Any:
                 with model_lock:
                     if "model" not in model_holder:
-                        model_holder["model"] = _load_local_model()
+                        loaded = _load_local_model()
+                        model_holder["query"] = BertQueryEncoder.verified(loaded, partial(_encode_one, loaded))
+                        model_holder["model"] = loaded
                     return model_holder["model"]
 
             def embed(texts: list[str]) -> Any:
@@ -215,7 +219,8 @@ def local_embedder() -> Embedder:
             def embed_query(text: str) -> Any:
                 m = model()
                 with model_lock:
-                    return _encode_one(m, text)[0]
+                    lean = model_holder["query"]
+                    return (lean(text) if lean is not None else _encode_one(m, text))[0]
 
             def count(text: str) -> int:
                 return len(model().tokenizer.tokenize(text))
