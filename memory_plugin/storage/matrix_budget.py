@@ -137,3 +137,8 @@ class VectorMatrices:
         """:meth:`VectorMatrix.nearest` for the store of ``read``, or ``None`` when that store is not held."""
         matrix = self._held.get(read.store_id)
         return None if matrix is None else matrix.nearest(read, vector, k, within)
+
+    def count(self, read: ReadFilter) -> int | None:
+        """:meth:`VectorMatrix.count` for the store of ``read``, or ``None`` when that store is not held."""
+        matrix = self._held.get(read.store_id)
+        return None if matrix is None else matrix.count(read)

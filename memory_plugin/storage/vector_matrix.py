@@ -341,6 +341,13 @@ class _Snapshot:
     tenant_rows: dict[tuple[int, int], tuple[int, int]]  # (app, tenant) -> its slice of the main segment
     app_rows: dict[int, tuple[int, int]]  # app -> its slice of the main segment
 
+    def ranges(self, query: _Query) -> list[tuple[int, int]]:
+        """The slices of the main segment that can hold rows of ``query``: its app's, or its tenants'."""
+        if query.tenants is None:
+            return [self.app_rows[query.app]] if query.app in self.app_rows else []
+        found = (self.tenant_rows.get((query.app, int(tenant))) for tenant in query.tenants)
+        return [rows for rows in found if rows is not None]
+
 
 @dataclass(frozen=True)
 class _Query:
@@ -593,11 +600,7 @@ class VectorMatrix:
         query = _Query.of(read, snapshot.codes, within)
         if query is None or k < 1:
             return {}
-        if query.tenants is None:
-            ranges = [snapshot.app_rows[query.app]] if query.app in snapshot.app_rows else []
-        else:
-            found = (snapshot.tenant_rows.get((query.app, int(t))) for t in query.tenants)
-            ranges = [r for r in found if r is not None]
+        ranges = snapshot.ranges(query)
         main = [_scan(snapshot.main, start, stop, query_vector, query, False, k) for start, stop in ranges]
         seqs, scores = _best(*_joined(main), k * RESCORE_FACTOR if self._quantized else k)
         if self._quantized and len(seqs):
@@ -605,6 +608,21 @@ class VectorMatrix:
         tail = _scan(snapshot.tail, 0, snapshot.tail.size, query_vector, query, True)
         seqs, scores = _best(*_joined([(seqs, scores), tail]), k)
         return dict(zip(seqs.tolist(), scores.tolist(), strict=True))
+
+    def count(self, read: ReadFilter) -> int:
+        """How many memories ``read`` allows, without metadata filters (the record evaluates those).
+
+        Raises:
+            ValueError: ``read`` has metadata filters.
+        """
+        if read.metadata:
+            raise ValueError("metadata filters are evaluated by the record")
+        snapshot = self._snapshot
+        query = _Query.of(read, snapshot.codes, None)
+        if query is None:
+            return 0
+        main = sum(_count(snapshot.main, start, stop, query, False) for start, stop in snapshot.ranges(query))
+        return main + _count(snapshot.tail, 0, snapshot.tail.size, query, True)
 
     def _rescored(self, seqs: npt.NDArray[np.int64], vector: FloatRows) -> tuple[npt.NDArray[np.int64], FloatRows]:
         assert self._exact_vectors is not None
@@ -661,6 +679,14 @@ def _scan(
         return _NO_ROWS, np.zeros(0, dtype=np.float32)
     seqs = segment.rows.seqs[start:stop] if rows is None else segment.rows.seqs[rows]
     return seqs, segment.scores(start, stop, vector, rows)
+
+
+def _count(segment: _Segment, start: int, stop: int, query: _Query, whole_scope: bool) -> int:
+    """How many rows of ``start:stop`` pass ``query``."""
+    if stop <= start:
+        return 0
+    mask = query.mask(segment, start, stop, whole_scope)
+    return stop - start if mask is None else int(np.count_nonzero(mask))
 
 
 def _joined(parts: list[tuple[npt.NDArray[np.int64], FloatRows]]) -> tuple[npt.NDArray[np.int64], FloatRows]:

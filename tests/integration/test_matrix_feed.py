@@ -5,7 +5,7 @@ applied, and entries lost anyway make the feed load the store again; a store ove
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ def vector(seed: int) -> np.ndarray:
 def add(record: SqliteRecord, store_id: int, tenant: str, seed: int, source: str = "chat") -> None:
     new = NewMemoryRecord(
         text=f"memory {seed}", memory_type="fact" if seed % 3 else "event", metadata={"source": source},
-        event_time=WHEN, source_message_ids=[], embedding=vector(seed),
+        event_time=WHEN + timedelta(days=seed % 5), source_message_ids=[], embedding=vector(seed),
     )  # fmt: skip
     with record.write() as tx:
         tx.insert_memory(store_id, Scope("app", tenant, "agent", f"run-{seed % 2}"), new, "r")
@@ -79,6 +79,8 @@ def reads(store_id: int) -> list[ReadFilter]:
         ReadFilter(store_id, Scope("app", "*", "*", "*")),
         ReadFilter(store_id, Scope("app", ["bob", "cy"], "*", "run-1"), memory_types=("fact",)),
         ReadFilter(store_id, Scope("app", "*", "agent", "*"), metadata={"source": ("mail",)}),
+        ReadFilter(store_id, Scope("app", "bob", "*", "*"), start_time=WHEN + timedelta(days=1)),
+        ReadFilter(store_id, Scope("app", "*", "*", "*"), start_time=WHEN, end_time=WHEN + timedelta(days=2)),
     ]
 
 
@@ -117,6 +119,8 @@ def test_answers_like_an_exact_scan_of_the_record_after_any_writes(
                         tx.forget(store_id, Scope("app", row.memory.scope.tenant_id, "*", "*"))
             for read in reads(store_id):
                 assert_same(feed.nearest(read, query, 5), exact(record, read, query, 5))
+                with record.read() as reader, record.connections.reading() as conn:  # from memory; from the record
+                    assert reader.count(read, 10_000) == SqliteReader(conn).count(read, 10_000)
         record.close()
 
 

@@ -177,6 +177,7 @@ def test_answers_exactly_like_a_brute_force_scan_under_any_changes(
             k = data.draw(st.integers(1, 12))
             vector = unit(np.random.default_rng(data.draw(st.integers(0, 1000))))[0]
             check_exact(matrix.nearest(read, vector, k, within), model.held, read, vector, k, within)
+            assert matrix.count(read) == sum(allowed(row, read, None) for row in model.held.values())
 
 
 @settings(max_examples=100, deadline=None)
@@ -356,6 +357,9 @@ def test_bad_input_is_refused_and_changes_nothing() -> None:
         matrix.nearest(replace(read_all(1), metadata={"source": ("chat",)}), np.ones(DIMENSION), 3)
     with pytest.raises(ValueError, match="dimensions"):
         matrix.nearest(read_all(1), np.ones(3), 3)
+    with pytest.raises(ValueError, match="metadata"):
+        matrix.count(replace(read_all(1), metadata={"source": ("chat",)}))
+    assert matrix.count(read_all(1)) == 3
     with pytest.raises(ValueError, match="exact_vectors"):
         VectorMatrix(1, DIMENSION, quantized=True)
 

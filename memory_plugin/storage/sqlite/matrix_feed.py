@@ -74,6 +74,14 @@ class MatrixFeed:
                 within = {int(r[0]) for r in conn.execute(f"SELECT m.seq FROM memories m WHERE {where}", params)}
         return self.matrices.nearest(read, vector, k, within)
 
+    def count(self, read: ReadFilter) -> int | None:
+        """How many memories ``read`` allows, counted in memory; ``None`` when the store is not held or ``read``
+        filters on metadata (the record counts those)."""
+        if read.metadata:
+            return None
+        self.catch_up(read.store_id)
+        return self.matrices.count(read)
+
     def catch_up(self, store_id: int | None = None) -> None:
         """Apply the changes logged since the last call; then load ``store_id`` if it is wanted and fits."""
         with self._lock:
