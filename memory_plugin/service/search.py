@@ -41,11 +41,14 @@ OVER_FETCH = 2
 # The full-text search uses at most this many distinct query terms, in query order: each term costs a posting
 # list walk, and 4,000 CJK characters make about 4,000 bigrams. Questions have far fewer.
 MAX_QUERY_TERMS = 64
-# In a scope over every tenant, a term more than this many memories hold does not nominate keyword candidates: the
-# full-text index would score every one of its matches (a first name common at 100k memories matched 30,000 rows:
-# 22 ms; at 10k, terms held by up to 2,000 rows still cost 4.6 ms of a search), and a term that common says little of
-# which memory is meant. It still counts in every candidate's BM25.
+# In a large scope (every tenant, or one holding more than LARGE_SCOPE memories), a term more than this many memories
+# hold does not nominate keyword candidates: the full-text index would score every one of its matches (a first name
+# common at 100k memories matched 30,000 rows: 22 ms; at 10k, terms held by up to 2,000 rows still cost 4.6 ms of a
+# search), and a term that common says little of which memory is meant. It still counts in every candidate's BM25.
 COMMON_TERM_ROWS = 500
+# A scope of one tenant up to this many memories (one user's) takes keyword candidates from every query term: its
+# matches are few whatever the term. LoCoMo's and PrefEval's scopes stay under it.
+LARGE_SCOPE = 5000
 
 
 @dataclass(frozen=True)
@@ -104,9 +107,12 @@ def _index_positions(
 
 
 def _nominating(reader: RecordReader, read: ReadFilter, wanted: list[str]) -> list[str]:
-    """The terms whose matches are keyword candidates: all of them, but in a scope over every tenant only those
-    held by at most :data:`COMMON_TERM_ROWS` memories."""
-    if read.scope.tenant_id != WILDCARD or not wanted:
+    """The terms whose matches are keyword candidates: all of them in a scope of one tenant's memories up to
+    :data:`LARGE_SCOPE`; in a larger scope or one over every tenant, only those held by at most
+    :data:`COMMON_TERM_ROWS` memories."""
+    if not wanted:
+        return wanted
+    if read.scope.tenant_id != WILDCARD and reader.count(read, LARGE_SCOPE + 1) <= LARGE_SCOPE:
         return wanted
     held = reader.holding(wanted)
     return [term for term in wanted if held.get(term, 0) <= COMMON_TERM_ROWS]
