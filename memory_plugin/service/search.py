@@ -8,10 +8,11 @@ memories), and else from the Chroma index. Chroma's filtered kNN costs time in p
 record then filters; only when too few survive is the filtered query used.
 
 Keyword candidates come from the record's full-text index (BM25), restricted to the scope (over every tenant or one
-large tenant, only terms few memories hold nominate them); every candidate gets its BM25 on every query term, whichever retriever found
-it, so that its score does not depend on the depth of the keyword pool. When the query names a period ("on 9 May,
-2023"), the memories from around then are candidates too (when they are few enough to scan), so the ``date`` signal
-can lift a memory that neither retriever ranked high. Only the hits are read whole from the record.
+large tenant, only terms few memories hold nominate them); every candidate gets its BM25 on every query term,
+whichever retriever found it, so that its score does not depend on the depth of the keyword pool. When the query
+names a period ("on 9 May, 2023"), the memories from around then are candidates too (when they are few enough to
+scan), so the ``date`` signal can lift a memory that neither retriever ranked high. Only the hits are read whole
+from the record.
 """
 
 from __future__ import annotations
