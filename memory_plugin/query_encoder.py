@@ -2,7 +2,7 @@
 
 A search embeds one short query, and for that ``SentenceTransformer``'s and ``transformers``' generic layers cost
 about a fifth of the time (attention-mask building, module calls, output objects; measured on a 2-core CPU, one
-process alternating both: 8.9 -> 7.1 ms per query). :class:`BertQueryEncoder` runs the same arithmetic on the same
+process alternating both: 8.9 -> 7.3 ms per query). :class:`BertQueryEncoder` runs the same arithmetic on the same
 weights with plain tensor operations: word + position + token-type embeddings, post-norm attention and feed-forward
 layers, mean pooling, unit norm. A single unpadded sequence needs no attention mask.
 
