@@ -24,10 +24,10 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Sequence
 
 from ..bm25 import idf, score, token_lists
+from .sql import chunks
 
 # FTS5's averages record: the row count, then the token total of each column, as varints.
 _AVERAGES_ROWID = 1
-_CHUNK = 500
 
 
 def varints(data: bytes) -> Iterator[int]:
@@ -109,8 +109,7 @@ def unindex(conn: sqlite3.Connection, positions: Sequence[int]) -> list[tuple[in
     """Delete the full-text entries of the rows at ``positions`` and what the record keeps of them; return the
     entries ``(position, terms, scope)``."""
     gone: list[tuple[int, str, str]] = []
-    for start in range(0, len(positions), _CHUNK):
-        chunk = positions[start : start + _CHUNK]
+    for chunk in chunks(positions):
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT id, c0, c1 FROM memories_fts_content WHERE id IN ({marks})"
         entries = [(int(position), str(terms), str(scope)) for position, terms, scope in conn.execute(sql, chunk)]
@@ -140,8 +139,7 @@ def _count_terms(conn: sqlite3.Connection, counted: Counter[str], change: int) -
 
 def _kept_rows(conn: sqlite3.Connection, positions: list[int]) -> Iterator[tuple[int, str, int]]:
     """Per row at ``positions``: its weighted tokens (space-separated) and its tokens in every column."""
-    for start in range(0, len(positions), _CHUNK):
-        chunk = positions[start : start + _CHUNK]
+    for chunk in chunks(positions):
         marks = ",".join("?" * len(chunk))
         sql = f"SELECT seq, terms, length FROM keyword_rows WHERE seq IN ({marks})"
         for position, terms, length in conn.execute(sql, chunk):

@@ -30,14 +30,13 @@ from .rows import (
     scope_summaries,
     store_stats,
 )
-from .sql import memory_sql, scope_match, scope_sql
+from .sql import chunks, memory_sql, scope_match, scope_sql
 
 # BM25 column weights of the full-text index: the terms count, the scope tokens only restrict.
 _BM25_WEIGHTS = "1.0, 0.0"
 # How many times the wanted keyword matches the full-text index is asked for before the record filters them.
 _OVER_FETCH = 2
 _SCAN_BATCH = 5000
-_CHUNK = 500
 
 
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
@@ -58,11 +57,6 @@ def _match(read: ReadFilter, terms: Sequence[str]) -> str | None:
         return None
     restriction = scope_match(read)
     return expression if restriction is None else f"({expression}) AND {restriction}"
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 class SqliteReader:
@@ -119,7 +113,7 @@ class SqliteReader:
 
     def memories_by_id(self, memory_ids: Sequence[str]) -> dict[str, MemoryRow]:
         found: dict[str, MemoryRow] = {}
-        for chunk in _chunks(memory_ids):
+        for chunk in chunks(memory_ids):
             marks = ",".join("?" * len(chunk))
             for row in self._conn.execute(f"SELECT * FROM memories WHERE id IN ({marks})", list(chunk)):
                 found[row["id"]] = row_memory_row(row)
@@ -231,7 +225,7 @@ class SqliteReader:
         """``columns`` of the rows at ``positions`` that are inside the filter. ``NOT INDEXED`` keeps SQLite on
         rowid lookups; left to itself it walks the scope index over the whole store."""
         where, params = memory_sql(read)
-        for chunk in _chunks(sorted(positions)):
+        for chunk in chunks(sorted(positions)):
             marks = ",".join("?" * len(chunk))
             sql = f"SELECT {columns} FROM memories m NOT INDEXED WHERE m.seq IN ({marks}) AND {where}"
             yield from self._conn.execute(sql, [*chunk, *params])
@@ -269,7 +263,7 @@ class SqliteReader:
 
     def messages_by_id(self, message_ids: Sequence[str]) -> list[tuple[int, Message]]:
         found: list[tuple[int, Message]] = []
-        for chunk in _chunks(message_ids):
+        for chunk in chunks(message_ids):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(f"SELECT * FROM messages WHERE id IN ({marks})", list(chunk)).fetchall()
             found += [(int(r["seq"]), row_message(r)) for r in rows]

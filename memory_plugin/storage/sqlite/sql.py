@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from ...filters import ReadFilter
 from ...models import MetadataValue
 from ...scope import SEGMENTS, WILDCARD, Scope
+
+# Values bound in one statement at most (``IN (...)`` lists), well under SQLite's limit on bound parameters.
+CHUNK = 500
+_T = TypeVar("_T")
+
+
+def chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """``items`` in consecutive slices of at most :data:`CHUNK`."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
 
 
 def _in(column: str, values: tuple[Any, ...] | list[Any]) -> str:

@@ -18,9 +18,8 @@ from . import keywords
 from .matrix_feed import TRIMMED
 from .reader import SqliteReader
 from .rows import dumps, embedding_blob, row_memory_row, segment_text
-from .sql import scope_sql, scope_tokens
+from .sql import chunks, scope_sql, scope_tokens
 
-_CHUNK = 500
 _STORE_COLUMNS = frozenset({"description", "audit_retention_days", "history_retention_days"})
 # Every table that holds rows of a store, keyed by its store column.
 _STORE_TABLES = ("memories", "messages", "history", "requests", "jobs", "index_log", "idempotency")
@@ -173,8 +172,8 @@ class SqliteWriter(SqliteReader):
     def forget(self, store_id: int, scope: Scope) -> ForgetCounts:
         where, params = self._scoped("memories", store_id, scope)
         doomed = self._conn.execute(f"SELECT seq, id FROM memories WHERE {where}", params).fetchall()
-        for start in range(0, len(doomed), _CHUNK):
-            positions = [row[0] for row in doomed[start : start + _CHUNK]]
+        for chunk in chunks(doomed):
+            positions = [row[0] for row in chunk]
             marks = ",".join("?" * len(positions))
             keywords.unindex(self._conn, positions)
             self._conn.execute(f"DELETE FROM memories WHERE seq IN ({marks})", positions)
